@@ -1,0 +1,33 @@
+# `make report`: the whole pipeline on the default config (synthetic data).
+# `make test`:   the test suite (unit, R reference, workflow end-to-end).
+# Both create .venv and install the pinned dependencies the first time only.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CORES  ?= 2
+
+.PHONY: report test lint bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+	touch $(STAMP)
+
+report: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+	@echo "Report: $(CURDIR)/results/report/nl/index.html (English: results/report/en/index.html)"
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[bench]"
+	$(BIN)/python bench/estimate.py
+	$(BIN)/python bench/coverage.py
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,137 @@
+"""The ``neacovid`` command line: thin wrappers around the library.
+
+A user error (bad file, unknown column, invalid design) prints one line on
+stderr and exits with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from neacovid.ci import CI_METHODS
+from neacovid.design import LONELY_PSU_OPTIONS, Design
+from neacovid.errors import NeaCovidError
+
+EXIT_USER_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit status 2)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _split(text: str | None) -> list[str] | None:
+    if not text:
+        return None
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _add_design_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("survey design (as R's svydesign)")
+    group.add_argument("--weight", required=True, help="sampling weight column (positive)")
+    group.add_argument("--strata", help="stratum column (default: no strata)")
+    group.add_argument(
+        "--psu", help="primary sampling unit (cluster) column (default: each row is its own PSU)"
+    )
+    group.add_argument(
+        "--fpc",
+        help="finite population correction column: the stratum's population count of "
+        "PSUs, or the sampling fraction (<= 1) (default: sampling with replacement)",
+    )
+    group.add_argument(
+        "--lonely-psu",
+        default="fail",
+        choices=LONELY_PSU_OPTIONS,
+        help="what a stratum with one PSU contributes, as R's survey.lonely.psu (default: fail)",
+    )
+
+
+def _design(args: argparse.Namespace) -> Design:
+    return Design(
+        weight=args.weight,
+        strata=args.strata,
+        psu=args.psu,
+        fpc=args.fpc,
+        lonely_psu=args.lonely_psu,
+    )
+
+
+def _write(frame, out: str | None) -> None:
+    from neacovid.io import write_csv
+
+    if out:
+        write_csv(frame, out)
+    else:
+        frame.to_csv(sys.stdout, index=False, lineterminator="\n")
+
+
+def _cmd_estimate(args: argparse.Namespace) -> None:
+    from neacovid.estimate import means, shares
+    from neacovid.io import read_table
+
+    by = _split(args.by)
+    design = _design(args)
+    columns = list(dict.fromkeys([args.var, *(by or []), *design.columns]))
+    data = read_table(args.data, columns=columns)
+    if args.mean:
+        result = means(data, design, args.var, by=by, level=args.level)
+    else:
+        result = shares(data, design, args.var, by=by, ci=args.ci, level=args.level)
+    _write(result, args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="neacovid",
+        description="Design-based analysis of NEA COVID-19 survey microdata "
+        "(weighted shares and means with R survey's variance estimates).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    est = sub.add_parser(
+        "estimate",
+        help="weighted shares (or means) by domain, with SE, CI, deff and df",
+        description="Weighted shares of each category of VAR (or its mean with --mean) "
+        "per domain of --by, with Taylor-linearised standard errors equal to R survey's "
+        "svyby(..., svyciprop) / svymean. Writes CSV with the columns: the --by columns, "
+        "category, estimate, se, ci_low, ci_high, n, weighted_n, deff, df.",
+    )
+    est.add_argument("data", help="input table: .csv, .parquet or .sav (SPSS)")
+    est.add_argument("--var", required=True, help="the variable to estimate (0/1 or categories)")
+    est.add_argument("--by", help="comma-separated domain columns, e.g. wave,age_group")
+    est.add_argument(
+        "--ci",
+        default="logit",
+        choices=CI_METHODS,
+        help="confidence interval method for shares, as svyciprop(method=) (default: logit)",
+    )
+    est.add_argument("--level", type=float, default=0.95, help="confidence level (default: 0.95)")
+    est.add_argument(
+        "--mean", action="store_true", help="estimate the mean of a numeric VAR instead of shares"
+    )
+    est.add_argument("--out", help="output CSV file (default: standard output)")
+    _add_design_options(est)
+    est.set_defaults(func=_cmd_estimate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], None] = args.func
+    try:
+        func(args)
+    except NeaCovidError as err:
+        print(f"neacovid {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except BrokenPipeError:  # e.g. piped into head
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Reading analysis tables (.csv, .parquet, .sav) and writing outputs atomically."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+from neacovid.errors import InputFileError
+
+READABLE_SUFFIXES = (".csv", ".parquet", ".sav")
+
+
+def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a data file by its suffix; SPSS user-missing codes become missing.
+
+    Any failure to read is an `InputFileError` naming the file and what to do.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in READABLE_SUFFIXES:
+        raise InputFileError(
+            f"{path}: cannot read files of type {suffix or '(none)'!r}; "
+            f"give a {', '.join(READABLE_SUFFIXES)} file"
+        )
+    if not path.is_file():
+        raise InputFileError(f"{path}: file not found; check the path")
+    if path.stat().st_size == 0:
+        raise InputFileError(f"{path}: the file is empty; export the data again")
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, usecols=columns)
+        if suffix == ".parquet":
+            return pd.read_parquet(path, columns=columns)
+        import pyreadstat
+
+        frame, _ = pyreadstat.read_sav(str(path), usecols=columns, user_missing=False)
+        return frame
+    except ValueError as err:  # pandas' usecols / columns mismatch
+        raise InputFileError(f"{path}: {_first_line(err)}; check the column names") from None
+    except Exception as err:  # readers raise many types for corrupt files
+        raise InputFileError(
+            f"{path}: not a readable {suffix[1:]} file ({_first_line(err)}); "
+            "it may be truncated or of another format: export it again"
+        ) from None
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; move it into place on success.
+
+    A reader never sees a half-written file, and a failed or interrupted write
+    leaves no file behind.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_csv(frame: pd.DataFrame, target: str | os.PathLike) -> None:
+    with atomic_path(target) as tmp:
+        frame.to_csv(tmp, index=False, lineterminator="\n")
