@@ -1,0 +1,118 @@
+"""The neacovid command line, run as a user runs it (a subprocess)."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyreadstat
+import pytest
+
+REFERENCE = Path(__file__).parent / "reference"
+APISTRAT = REFERENCE / "data" / "apistrat.csv"
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "neacovid.cli", *args], capture_output=True, text=True, check=False
+    )
+
+
+def _r_rows(case: str, ci: str) -> pd.DataFrame:
+    ref = pd.read_csv(REFERENCE / "shares_reference.csv", dtype={"category": str, "domain": str})
+    return ref[(ref["case"] == case) & (ref["ci"] == ci) & (ref["level"] == 0.95)]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".sav"])
+def test_estimate_on_apistrat_gives_r_numbers(tmp_path, suffix):
+    data = pd.read_csv(APISTRAT)
+    path = tmp_path / f"apistrat{suffix}"
+    if suffix == ".csv":
+        path = APISTRAT
+    elif suffix == ".parquet":
+        data.to_parquet(path)
+    else:
+        pyreadstat.write_sav(data, str(path))
+    out = tmp_path / "out.csv"
+    done = run("estimate", str(path), "--var", "awards", "--by", "stype", "--weight", "pw",
+               "--strata", "stype", "--fpc", "fpc", "--ci", "beta", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    got = pd.read_csv(out, dtype={"category": str})
+    expected = _r_rows("strat_fpc/awards/stype", "beta")
+    assert list(got.columns) == ["stype", "category", "estimate", "se", "ci_low", "ci_high",
+                                 "n", "weighted_n", "deff", "df"]
+    np.testing.assert_allclose(got["estimate"], expected["estimate"], atol=1e-9)
+    np.testing.assert_allclose(got["se"], expected["se"], rtol=1e-7)
+    np.testing.assert_allclose(got["ci_low"], expected["ci_low"], atol=1e-6)
+    np.testing.assert_allclose(got["ci_high"], expected["ci_high"], atol=1e-6)
+
+
+def test_estimate_writes_to_stdout_and_means():
+    done = run("estimate", str(APISTRAT), "--var", "api00", "--mean", "--weight", "pw",
+               "--strata", "stype", "--fpc", "fpc")
+    assert done.returncode == 0, done.stderr
+    got = pd.read_csv(io.StringIO(done.stdout))
+    ref = pd.read_csv(REFERENCE / "means_reference.csv")
+    ref = ref[ref["case"] == "strat_fpc/api00"]
+    np.testing.assert_allclose(got["estimate"], ref["estimate"], atol=1e-9)
+    np.testing.assert_allclose(got["se"], ref["se"], rtol=1e-7)
+
+
+def test_help_explains_every_option():
+    top = run("--help")
+    assert top.returncode == 0 and "estimate" in top.stdout
+    sub = run("estimate", "--help")
+    for option in ["--var", "--weight", "--strata", "--psu", "--fpc", "--by", "--ci", "--level",
+                   "--out", "--lonely-psu", "--mean"]:
+        assert option in sub.stdout
+
+
+def _bad_files(tmp_path: Path) -> dict[str, Path]:
+    sav = tmp_path / "good.sav"
+    pyreadstat.write_sav(pd.read_csv(APISTRAT), str(sav))
+    truncated = tmp_path / "truncated.sav"
+    truncated.write_bytes(sav.read_bytes()[: sav.stat().st_size // 3])
+    not_spss = tmp_path / "text.sav"
+    not_spss.write_text("this is not an SPSS file\n")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    return {"truncated": truncated, "not_spss": not_spss, "empty": empty}
+
+
+@pytest.mark.parametrize(
+    ("case", "args", "message"),
+    [
+        ("unknown column", ["--var", "nope"], "nope"),
+        ("unknown weight", ["--var", "awards", "--weight", "weight"], "weight"),
+        ("non-numeric weight", ["--var", "awards", "--weight", "stype"], "not numeric"),
+        ("lonely psu", ["--var", "awards", "--psu", "stype", "--strata", "stype"],
+         "only one PSU"),
+        ("too many categories", ["--var", "api00"], "use means"),
+        ("bad ci", ["--var", "awards", "--ci", "exact"], "invalid choice"),
+        ("missing file", ["--var", "awards", "--data-file", "x"], "unrecognized"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(case, args, message):
+    base = ["estimate", str(APISTRAT), "--weight", "pw"]
+    done = run(*base, *args)
+    assert done.returncode == 2, case
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("kind", ["truncated", "not_spss", "empty", "missing"])
+def test_unreadable_files(tmp_path, kind):
+    files = _bad_files(tmp_path)
+    path = files.get(kind, tmp_path / "missing.sav")
+    out = tmp_path / "out.csv"
+    done = run("estimate", str(path), "--var", "awards", "--weight", "pw", "--out", str(out))
+    assert done.returncode == 2
+    assert str(path) in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert not out.exists()
+    assert list(tmp_path.glob(".out.csv*")) == []
