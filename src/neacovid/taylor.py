@@ -56,7 +56,14 @@ def domain_variance(
         unit_stratum = bound.stratum_code[rows]
     else:
         key = bound.psu_code[rows].astype(np.int64) * n_domains + domain
-        unit_code, unit_key = pd.factorize(key)
+        n_keys = bound.n_psu * n_domains
+        if n_keys <= 4 * len(rows) + 1024:
+            # Few PSU x domain cells: a dense bincount beats hashing the keys.
+            used = np.bincount(key, minlength=n_keys) > 0
+            unit_key = np.flatnonzero(used)
+            unit_code = (np.cumsum(used) - 1)[key]
+        else:
+            unit_code, unit_key = pd.factorize(key)
         n_units = len(unit_key)
         unit_total = np.empty((n_units, k))
         for j in range(k):

@@ -1,0 +1,484 @@
+"""Harmonise one wave's survey file to the common schema, with an audit.
+
+`harmonize_wave` reads only the codebook's columns, turns declared SPSS
+user-missing codes (and the codebook's extra missing codes) into NA, renames and
+recodes to the common schema and excludes respondents outside the population,
+counting every excluded row by reason and every unexpected code by variable.
+`inspect_file` lists a file's variables, labels and codes and how well each
+codebook wave mapping fits it, to help map a new real file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from neacovid.codebook import Codebook, Derived, Target, VarMap, code_label, load_codebook
+from neacovid.errors import CodebookError, DataError, InputFileError
+
+SPSS_SUFFIXES = (".sav", ".zsav")
+READABLE_SUFFIXES = (*SPSS_SUFFIXES, ".csv", ".parquet")
+
+
+def harmonize_wave(
+    path: str | os.PathLike, wave: str, codebook: Codebook | str | os.PathLike
+) -> tuple[pd.DataFrame, dict]:
+    """Read ``path`` as wave ``wave`` and return (common-schema frame, audit).
+
+    The frame has one row per kept respondent: ``resp_id``, ``wave`` and every
+    target of the codebook schema (all-NA where the wave does not map it).
+    The audit: file, wave, rows_read, rows_kept, rows_excluded {reason: n},
+    unmapped_codes {variable: {code: n}}, missing_codes {variable: {code: n}}
+    (declared missing codes met) and not_mapped (schema targets absent in this
+    wave); rows_read == rows_kept + sum(rows_excluded).
+    """
+    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+    wave = str(wave)
+    mapping = cb.wave(wave)
+    path = Path(path)
+    where = f"{path} (wave {wave})"
+
+    info = _file_info(path)
+    actual = {}
+    absent = []
+    for var in mapping.file_variables:
+        name = info.find(var)
+        if name is None:
+            absent.append(var)
+        actual[var] = name
+    if absent:
+        hint = (
+            "is this the file of another wave? `inspect_file` shows which mapping fits"
+            if len(absent) > len(actual) / 2
+            else "fix the names in the codebook (`inspect_file` lists the file's variables)"
+        )
+        raise CodebookError(
+            f"{where}: {len(absent)} variable(s) mapped in {cb.source} are not in the file "
+            f"({_preview(absent, limit=8)}); {hint}"
+        )
+    frame = _read(path, info, [actual[v] for v in mapping.file_variables])
+    rows_read = len(frame)
+    if rows_read == 0:
+        raise InputFileError(f"{where}: the file has no respondents; export the data again")
+
+    unmapped: dict[str, dict[str, int]] = {}
+    missing_met: dict[str, dict[str, int]] = {}
+    columns: dict[str, pd.Series] = {}
+    for var, vm in mapping.variables.items():
+        name = actual[var]
+        for target in vm.targets:
+            values, bad, met = _convert(
+                frame[name], info.missing.get(name, ()), vm, cb.schema[target]
+            )
+            columns[target] = values
+            _merge(unmapped, name, bad)
+            _merge(missing_met, name, met)
+    for target, der in mapping.derived.items():
+        values, bad, met = _derive(frame, actual, info, der, cb.schema[target])
+        columns[target] = values
+        for name, counts in met.items():
+            _merge(missing_met, name, counts)
+        _merge(unmapped, f"{target} ({' - '.join(actual[v] for v in der.of)})", bad)
+
+    out = pd.DataFrame(index=pd.RangeIndex(rows_read))
+    for target, spec in cb.schema.items():
+        if target in columns:
+            out[target] = columns[target].to_numpy()
+        else:
+            out[target] = pd.Series(
+                np.nan, index=out.index, dtype="str" if spec.type != "number" else float
+            )
+        if target == "resp_id":
+            out["wave"] = pd.Series(wave, index=out.index, dtype="str")
+    out = out[["resp_id", "wave", *[t for t in cb.schema if t != "resp_id"]]]
+
+    _check_ids(out["resp_id"], mapping.targets["resp_id"], where)
+    low, high = cb.age_range
+    reason = pd.Series(None, index=out.index, dtype=object)
+    age = out["age"]
+    reason[age.isna()] = "age_missing"
+    reason[reason.isna() & ((age < low) | (age > high))] = f"age_outside_{_num(low)}_{_num(high)}"
+    in_pop = reason.isna()
+    _check_weights(out["weight"], in_pop, mapping.targets["weight"], where)
+    reason[in_pop & (out["weight"] == 0)] = "weight_zero"
+
+    keep = reason.isna().to_numpy()
+    excluded = {
+        "age_missing": 0,
+        f"age_outside_{_num(low)}_{_num(high)}": 0,
+        "weight_zero": 0,
+    }
+    for key, count in reason[~keep].value_counts().items():
+        excluded[key] = int(count)
+    result = out[keep].reset_index(drop=True)
+    audit = {
+        "file": str(path),
+        "wave": wave,
+        "rows_read": rows_read,
+        "rows_kept": int(keep.sum()),
+        "rows_excluded": excluded,
+        "unmapped_codes": unmapped,
+        "missing_codes": missing_met,
+        "not_mapped": [t for t in cb.schema if t not in columns],
+    }
+    assert audit["rows_read"] == audit["rows_kept"] + sum(excluded.values())
+    return result, audit
+
+
+def inspect_file(
+    path: str | os.PathLike, codebook: Codebook | str | os.PathLike | None = None
+) -> str:
+    """A text listing of a file's variables (labels, value labels, missing codes)
+    and how many variables of each codebook wave mapping it holds."""
+    path = Path(path)
+    info = _file_info(path)
+    lines = [
+        f"File: {path}",
+        f"Format: {info.kind}; {info.rows if info.rows is not None else '?'} rows; "
+        f"{len(info.columns)} variables",
+    ]
+    if info.file_label:
+        lines.append(f"Label: {info.file_label}")
+    lines += ["", "Variables (name, label, value labels, missing codes):"]
+    width = max((len(c) for c in info.columns), default=4)
+    for name in info.columns:
+        label = info.labels.get(name) or ""
+        lines.append(f"  {name:<{width}}  {label}".rstrip())
+        values = info.value_labels.get(name)
+        if values:
+            shown = "; ".join(f"{code_label(k)} = {v}" for k, v in list(values.items())[:12])
+            more = f"; ... ({len(values)} in all)" if len(values) > 12 else ""
+            lines.append(f"  {'':<{width}}    values: {shown}{more}")
+        missing = info.missing.get(name)
+        if missing:
+            lines.append(
+                f"  {'':<{width}}    missing: {', '.join(_range_text(r) for r in missing)}"
+            )
+    if codebook is not None:
+        cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+        lines += ["", f"Codebook {cb.source}: wave mappings (file variables present / needed):"]
+        fits = []
+        for wave, mapping in cb.waves.items():
+            needed = mapping.file_variables
+            gone = [v for v in needed if info.find(v) is None]
+            fits.append((len(needed) - len(gone), wave, needed, gone))
+        for present, wave, needed, gone in sorted(
+            fits, key=lambda f: (-f[0] / max(len(f[2]), 1), f[1])
+        ):
+            status = (
+                "complete"
+                if not gone
+                else "absent: " + ", ".join(gone[:10]) + (" ..." if len(gone) > 10 else "")
+            )
+            lines.append(f"  {wave:<10} {present:>3}/{len(needed):<3} {status}")
+        unused = [
+            c
+            for c in info.columns
+            if not any(
+                c.lower() in {v.lower() for v in m.file_variables} for m in cb.waves.values()
+            )
+        ]
+        if unused:
+            lines.append(f"  not mapped in any wave: {', '.join(unused)}")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class _FileInfo:
+    path: Path
+    kind: str
+    columns: list[str]
+    rows: int | None = None
+    file_label: str = ""
+    labels: dict = field(default_factory=dict)
+    value_labels: dict = field(default_factory=dict)
+    missing: dict = field(default_factory=dict)  # column -> [(lo, hi)]
+
+    def find(self, var: str) -> str | None:
+        """The file's name for ``var``: exact, else case-insensitive (SPSS names are)."""
+        if var in self.columns:
+            return var
+        lower = [c for c in self.columns if c.lower() == var.lower()]
+        return lower[0] if len(lower) == 1 else None
+
+
+def _file_info(path: Path) -> _FileInfo:
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise InputFileError(f"{path}: file not found; check data.files in config.yaml")
+    if not path.is_file():
+        raise InputFileError(f"{path}: is not a file; give the path of a .sav file")
+    if suffix not in READABLE_SUFFIXES:
+        raise InputFileError(
+            f"{path}: cannot read files of type {suffix or '(none)'!r}; "
+            f"give a {', '.join(READABLE_SUFFIXES)} file"
+        )
+    if path.stat().st_size == 0:
+        raise InputFileError(f"{path}: the file is empty; export the data again")
+    try:
+        if suffix in SPSS_SUFFIXES:
+            import pyreadstat
+
+            _, meta = pyreadstat.read_sav(str(path), metadataonly=True, user_missing=True)
+            return _FileInfo(
+                path=path,
+                kind="SPSS " + suffix,
+                columns=list(meta.column_names),
+                rows=meta.number_rows,
+                file_label=meta.file_label or "",
+                labels={k: v for k, v in meta.column_names_to_labels.items() if v},
+                value_labels=dict(meta.variable_value_labels),
+                missing={
+                    k: [(r["lo"], r["hi"]) for r in v] for k, v in meta.missing_ranges.items()
+                },
+            )
+        if suffix == ".csv":
+            return _FileInfo(
+                path=path, kind="CSV", columns=list(pd.read_csv(path, nrows=0).columns)
+            )
+        import pyarrow.parquet as pq
+
+        pf = pq.ParquetFile(path)
+        return _FileInfo(
+            path=path,
+            kind="Parquet",
+            columns=list(pf.schema_arrow.names),
+            rows=pf.metadata.num_rows,
+        )
+    except InputFileError:
+        raise
+    except Exception as err:  # the readers raise many types for corrupt files
+        raise InputFileError(
+            f"{path}: not a readable {suffix[1:]} file ({_first_line(err)}); it may be truncated "
+            "or of another format: export it again"
+        ) from None
+
+
+def _read(path: Path, info: _FileInfo, columns: list[str]) -> pd.DataFrame:
+    try:
+        if info.kind.startswith("SPSS"):
+            import pyreadstat
+
+            # user_missing=True keeps the codes, so they can be counted; _convert
+            # turns every declared missing code into NA.
+            frame, _ = pyreadstat.read_sav(str(path), usecols=columns, user_missing=True)
+        elif info.kind == "CSV":
+            frame = pd.read_csv(path, usecols=columns)
+        else:
+            frame = pd.read_parquet(path, columns=columns)
+    except Exception as err:
+        raise InputFileError(
+            f"{path}: reading the data failed ({_first_line(err)}); the file may be truncated "
+            "or damaged: export it again"
+        ) from None
+    return frame
+
+
+# --------------------------------------------------------------------------- recoding
+
+
+def _convert(col: pd.Series, declared, vm: VarMap, target: Target):
+    """Map one file column to one target: (values, unmapped counts, missing counts)."""
+    codes, inverse = _factorize(col)
+    counts = np.bincount(inverse[inverse >= 0], minlength=len(codes))
+    table = np.empty(len(codes), dtype=object)
+    bad: dict[str, int] = {}
+    met: dict[str, int] = {}
+    for i, raw in enumerate(codes):
+        if _is_missing(raw, declared, vm.missing):
+            table[i] = None
+            met[code_label(raw)] = met.get(code_label(raw), 0) + int(counts[i])
+            continue
+        if vm.codes is not None:
+            key = _code_key(raw, vm.codes)
+            value = vm.codes[key] if key is not None else _UNMAPPED
+        else:
+            value = _as_type(raw, target)
+        if value is not _UNMAPPED and value is not None and not _allowed(value, target):
+            value = _UNMAPPED
+        if value is _UNMAPPED:
+            bad[code_label(raw)] = bad.get(code_label(raw), 0) + int(counts[i])
+            value = None
+        table[i] = value
+    values = np.full(len(inverse), None, dtype=object)
+    ok = inverse >= 0
+    values[ok] = table[inverse[ok]]
+    return _typed(values, target), bad, met
+
+
+def _derive(frame, actual, info: _FileInfo, der: Derived, target: Target):
+    parts = []
+    met: dict[str, dict[str, int]] = {}
+    for var in der.of:
+        name = actual[var]
+        number = Target(name=var, type="number")
+        vm = VarMap(variable=var, targets=(target.name,), missing=der.missing)
+        values, bad, counts = _convert(frame[name], info.missing.get(name, ()), vm, number)
+        if bad:
+            raise DataError(
+                f"{info.path}: variable {name!r} (used to derive {target.name!r}) "
+                "holds non-numeric "
+                f"values such as {next(iter(bad))!r}; fix the file or the codebook"
+            )
+        met[name] = counts
+        parts.append(values.to_numpy(dtype=float))
+    result = parts[0] - parts[1]
+    bad = {}
+    negative = result < 0
+    if negative.any():
+        bad["negative"] = int(negative.sum())
+        result[negative] = np.nan
+    outside = np.array(
+        [not np.isnan(v) and not _allowed(float(v), target) for v in result], dtype=bool
+    )
+    if outside.any():
+        bad["out_of_range"] = int(outside.sum())
+        result[outside] = np.nan
+    return pd.Series(result), bad, met
+
+
+_UNMAPPED = object()
+
+
+def _factorize(col: pd.Series):
+    if pd.api.types.is_numeric_dtype(col.dtype):
+        codes, inverse = np.unique(col.to_numpy(dtype=float), return_inverse=True)
+        inverse = np.where(np.isnan(col.to_numpy(dtype=float)), -1, inverse)
+        return [float(c) for c in codes if not np.isnan(c)], inverse
+    inverse, uniques = pd.factorize(col, use_na_sentinel=True)
+    return [str(u) for u in uniques], inverse
+
+
+def _is_missing(raw, declared, extra) -> bool:
+    if isinstance(raw, str):
+        if raw.strip() == "":
+            return True
+        if raw in extra or raw.strip() in extra:
+            return True
+        return any(isinstance(lo, str) and raw == lo for lo, _ in declared)
+    if raw in extra:
+        return True
+    return any(not isinstance(lo, str) and lo <= raw <= hi for lo, hi in declared)
+
+
+def _code_key(raw, codes):
+    if raw in codes:
+        return raw
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text in codes:
+            return text
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        return number if number in codes else None
+    label = code_label(raw)
+    return label if label in codes else None
+
+
+def _as_type(raw, target: Target):
+    if target.type == "number":
+        if isinstance(raw, str):
+            try:
+                return float(raw.strip().replace(",", "."))
+            except ValueError:
+                return _UNMAPPED
+        return float(raw)
+    return raw.strip() if isinstance(raw, str) else code_label(raw)
+
+
+def _allowed(value, target: Target) -> bool:
+    if target.values is not None:
+        return value in target.values
+    if target.type == "number":
+        if isinstance(value, str):
+            return False
+        if target.min is not None and value < target.min:
+            return False
+        if target.max is not None and value > target.max:
+            return False
+    elif target.type == "id" and isinstance(value, float):
+        return False
+    return True
+
+
+def _typed(values: np.ndarray, target: Target) -> pd.Series:
+    if target.type == "number":
+        if any(isinstance(v, str) for v in values):
+            raise CodebookError(
+                f"target {target.name!r} is a number but its codes map to text; fix 'codes'"
+            )
+        return pd.Series(values, dtype=float)
+    return pd.Series(
+        [None if v is None else code_label(v) if isinstance(v, float) else str(v) for v in values],
+        dtype="str",
+    )
+
+
+def _check_ids(ids: pd.Series, var: str, where: str) -> None:
+    if ids.isna().any():
+        rows = np.flatnonzero(ids.isna().to_numpy())
+        raise DataError(
+            f"{where}: panel id variable {var!r} is missing in {len(rows)} row(s) "
+            f"(rows {_preview(rows + 1)}); every respondent needs an id: fix the file"
+        )
+    dup = ids[ids.duplicated(keep=False)]
+    if len(dup):
+        raise DataError(
+            f"{where}: panel id variable {var!r} has duplicate values ({_preview(dup.unique())}); "
+            "each respondent must appear once per wave: remove the duplicates or map the right id"
+        )
+
+
+def _check_weights(weight: pd.Series, in_pop: pd.Series, var: str, where: str) -> None:
+    lacking = weight.isna() & in_pop
+    if lacking.any():
+        rows = np.flatnonzero(lacking.to_numpy())
+        raise DataError(
+            f"{where}: weight variable {var!r} is missing for {len(rows)} respondent(s) "
+            f"(rows {_preview(rows + 1)}); every respondent needs a weight: use the "
+            "complete weight variable of the file or fix the file"
+        )
+    negative = (weight < 0) & in_pop
+    if negative.any():
+        raise DataError(
+            f"{where}: weight variable {var!r} is negative for "
+            f"{int(negative.sum())} respondent(s); "
+            "weights must be >= 0: check the codebook mapping"
+        )
+
+
+def _merge(into: dict, name: str, counts: dict) -> None:
+    if counts:
+        slot = into.setdefault(name, {})
+        for k, v in counts.items():
+            slot[k] = slot.get(k, 0) + v
+
+
+def _range_text(r) -> str:
+    lo, hi = r
+    return code_label(lo) if lo == hi else f"{code_label(lo)} thru {code_label(hi)}"
+
+
+def _preview(values, limit: int = 5) -> str:
+    values = [code_label(v) if isinstance(v, float) else str(v) for v in list(values)]
+    return ", ".join(values[:limit]) + (
+        f", ... ({len(values)} in all)" if len(values) > limit else ""
+    )
+
+
+def _num(x: float) -> str:
+    return code_label(float(x))
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__

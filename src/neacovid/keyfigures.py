@@ -1,0 +1,116 @@
+"""Key figures: every published NEA COVID-19 figure next to this run's estimate.
+
+``published_figures.csv`` names, per figure, the wave, the population (all
+employees, home workers, on-site workers), the indicator and the category.
+Populations are domains defined in config.yaml (``key_figures.populations``),
+so the same code runs on real and synthetic data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from neacovid.design import BoundDesign, Design
+from neacovid.errors import ConfigError, DataError
+from neacovid.estimate import shares
+
+COLUMNS = [
+    "id", "wave", "population", "indicator", "category",
+    "published", "estimate", "ci_low", "ci_high", "n", "within_ci",
+]
+_DOMAIN = "_population"
+
+
+def category_label(value) -> str:
+    """A category as text: 1.0 -> "1", "on_site" -> "on_site"."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def key_figures(
+    analysis: pd.DataFrame,
+    design: Design | BoundDesign,
+    published: pd.DataFrame,
+    populations: Mapping[str, Mapping | None],
+    ci: str = "logit",
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """One row per published figure: the estimate and its CI in percent.
+
+    ``populations`` maps a population name of ``published`` to a domain:
+    ``None`` for everyone, or ``{"column": ..., "value": ...}``.
+    """
+    bound = design.bind(analysis) if isinstance(design, Design) else design
+    unknown = sorted(set(published["population"]) - set(populations))
+    if unknown:
+        raise ConfigError(
+            f"key_figures.populations has no definition for population {unknown[0]!r} "
+            "of the published figures; add it to config.yaml"
+        )
+    waves = set(analysis["wave"].astype(str))
+    rows = []
+    for (indicator, population), figures in published.groupby(
+        ["indicator", "population"], sort=False
+    ):
+        if indicator not in analysis.columns:
+            raise DataError(
+                f"published figure {figures['id'].iloc[0]!r} needs indicator {indicator!r}, "
+                "which the analysis data does not have; derive it in config.yaml indicators"
+            )
+        domain = _population_domain(analysis, populations[population], population)
+        table = shares(
+            analysis.assign(**{_DOMAIN: domain}), bound, indicator,
+            by=["wave", _DOMAIN], ci=ci, level=level,
+        )
+        table = table[table[_DOMAIN] == "in"]
+        table = table.assign(
+            wave=table["wave"].astype(str), category=table["category"].map(category_label)
+        ).set_index(["wave", "category"])
+        for figure in figures.itertuples(index=False):
+            key = (str(figure.wave), category_label(figure.category))
+            if key[0] not in waves:
+                raise DataError(
+                    f"published figure {figure.id!r} is for wave {figure.wave!r}, which the "
+                    "analysis data does not contain; add that wave's file to config.yaml"
+                )
+            found = table.loc[key] if key in table.index else None
+            rows.append(_row(figure, found))
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _population_domain(analysis: pd.DataFrame, spec: Mapping | None, name: str) -> pd.Series:
+    if spec is None:
+        return pd.Series("in", index=analysis.index)
+    column, value = spec.get("column"), spec.get("value")
+    if column not in analysis.columns:
+        raise ConfigError(
+            f"key_figures.populations[{name!r}]: column {column!r} is not in the analysis data"
+        )
+    inside = analysis[column].map(category_label) == category_label(value)
+    # Respondents whose population membership is unknown are in no domain.
+    return pd.Series(np.where(inside, "in", "out"), index=analysis.index).where(
+        analysis[column].notna()
+    )
+
+
+def _row(figure, found) -> dict:
+    row = {
+        "id": figure.id, "wave": str(figure.wave), "population": figure.population,
+        "indicator": figure.indicator, "category": category_label(figure.category),
+        "published": float(figure.value_pct),
+    }
+    if found is None or found["n"] == 0:
+        return row | {"estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": 0,
+                      "within_ci": False}
+    low, high = 100 * found["ci_low"], 100 * found["ci_high"]
+    return row | {
+        "estimate": 100 * found["estimate"],
+        "ci_low": low,
+        "ci_high": high,
+        "n": int(found["n"]),
+        "within_ci": bool(low <= row["published"] <= high),
+    }

@@ -1,0 +1,77 @@
+# Config validation and the helpers every rule file uses.
+import csv
+import os
+import re
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+RESULTS = config["results_dir"]
+DATA = config["data"]
+SYNTHETIC = DATA["source"] == "synthetic"
+LOGS = f"{RESULTS}/logs"
+
+
+def _known_waves():
+    with open(DATA["waves_csv"], newline="", encoding="utf-8") as handle:
+        return [row["wave"] for row in csv.DictReader(handle)]
+
+
+def _check_waves():
+    known = _known_waves()
+    for wave in DATA["waves"]:
+        if wave not in known:
+            raise WorkflowError(
+                f"config.yaml data.waves: wave {wave!r} is not in {DATA['waves_csv']} "
+                f"(known: {', '.join(known)}); fix the wave name"
+            )
+    if not SYNTHETIC:
+        for wave in DATA["waves"]:
+            path = DATA["files"].get(wave)
+            if path is None:
+                raise WorkflowError(
+                    f"config.yaml data.files: no file for wave {wave!r}; "
+                    "add its path or remove the wave from data.waves"
+                )
+            if not Path(path).is_file():
+                raise WorkflowError(
+                    f"config.yaml data.files[{wave!r}]: {path} does not exist; fix the path"
+                )
+    return known
+
+
+ALL_WAVES = _check_waves()
+WAVES = [str(w) for w in DATA["waves"]]
+
+
+wildcard_constraints:
+    wave="|".join(re.escape(w) for w in ALL_WAVES),
+
+
+def wave_file(wildcards):
+    if SYNTHETIC:
+        return f"{DATA['synthetic_dir']}/{wildcards.wave}.sav"
+    return DATA["files"][wildcards.wave]
+
+
+def table_names():
+    from neacovid.tables import table_specs
+
+    tables = config["tables"]
+    specs = table_specs(
+        tables["shares"], tables["means"], tables["breakdowns"], {"home_any": "location"}
+    )
+    return [spec.name for spec in specs]
+
+
+def all_outputs():
+    return [
+        f"{RESULTS}/analysis.parquet",
+        *expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
+        f"{RESULTS}/tables/kerncijfers.csv",
+        *expand(f"{RESULTS}/report/{{lang}}/index.html", lang=config["report"]["languages"]),
+    ]

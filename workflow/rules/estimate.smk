@@ -1,0 +1,44 @@
+# Weighted tables by wave x breakdown and the published key figures.
+
+
+rule tables:
+    input:
+        f"{RESULTS}/analysis.parquet",
+    output:
+        report(
+            expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
+            caption="../report/tables.rst",
+            category="Tables",
+        ),
+    params:
+        design=config["design"],
+        tables=config["tables"],
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/tables.log",
+    script:
+        "../scripts/tables.py"
+
+
+rule key_figures:
+    input:
+        analysis=f"{RESULTS}/analysis.parquet",
+        published=config["key_figures"]["published"],
+    output:
+        report(
+            f"{RESULTS}/tables/kerncijfers.csv",
+            caption="../report/kerncijfers.rst",
+            category="Key figures",
+        ),
+    params:
+        design=config["design"],
+        populations=config["key_figures"]["populations"],
+        ci=config["tables"]["ci"],
+        level=config["tables"]["level"],
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/key_figures.log",
+    script:
+        "../scripts/key_figures.py"

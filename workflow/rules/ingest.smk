@@ -1,0 +1,47 @@
+# Synthetic microdata (the default), harmonisation through the codebook, indicators.
+
+
+rule synthesize:
+    output:
+        expand(f"{DATA['synthetic_dir']}/{{wave}}.sav", wave=ALL_WAVES),
+    params:
+        out_dir=lambda wildcards, output: os.path.dirname(output[0]),
+        seed=DATA["seed"],
+        scale=DATA["scale"],
+        waves_csv=DATA["waves_csv"],
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/synthesize.log",
+    script:
+        "../scripts/synthesize.py"
+
+
+rule harmonize:
+    input:
+        data=wave_file,
+        codebook=DATA["codebook"],
+    output:
+        parquet=f"{RESULTS}/harmonized/{{wave}}.parquet",
+        audit=f"{RESULTS}/harmonized/{{wave}}.audit.json",
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/harmonize/{{wave}}.log",
+    script:
+        "../scripts/harmonize.py"
+
+
+rule indicators:
+    input:
+        expand(f"{RESULTS}/harmonized/{{wave}}.parquet", wave=WAVES),
+    output:
+        f"{RESULTS}/analysis.parquet",
+    params:
+        spec=config["indicators"],
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/indicators.log",
+    script:
+        "../scripts/indicators.py"

@@ -1,0 +1,13 @@
+# Thin: one wave's file -> common schema + audit (neacovid.harmonize).
+from neacovid.pipeline import harmonize, run_step
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+run_step(
+    harmonize,
+    log_file=smk.log[0],
+    data_file=smk.input.data,
+    wave=smk.wildcards.wave,
+    codebook=smk.input.codebook,
+    parquet=smk.output.parquet,
+    audit=smk.output.audit,
+)

@@ -1,0 +1,15 @@
+# Thin: published figures vs this run's estimates (neacovid.keyfigures).
+from neacovid.pipeline import key_figures, run_step
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+run_step(
+    key_figures,
+    log_file=smk.log[0],
+    analysis=smk.input.analysis,
+    published=smk.input.published,
+    design=smk.params.design,
+    populations=smk.params.populations,
+    ci=smk.params.ci,
+    level=smk.params.level,
+    output=smk.output[0],
+)
