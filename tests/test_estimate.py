@@ -175,3 +175,17 @@ def test_fpc_checks():
     data = _frame().assign(N=np.linspace(50, 60, 40))
     with pytest.raises(DataError, match="varies within a stratum"):
         shares(data, Design(weight="w", strata="h", fpc="N"), "y")
+
+
+@pytest.mark.parametrize("ci", ["logit", "xlogit", "beta", "mean", "likelihood", "asin", "wilson"])
+def test_share_of_zero_gets_the_exact_binomial_interval(ci):
+    """No case in the domain: not a zero-width [0, 0] but Korn-Graubard's
+    exact interval at the domain's n (here df = n - 1, so n_eff = n)."""
+    data = pd.DataFrame({"y": [0] * 29 + [1], "w": 1.0, "g": ["a"] * 29 + ["b"]})
+    result = shares(data, Design(weight="w"), "y", by="g", ci=ci)
+    row = result[(result["g"] == "a") & (result["category"] == 1)].iloc[0]
+    assert row["estimate"] == 0 and row["se"] == 0
+    assert row["ci_low"] == 0
+    assert row["ci_high"] == pytest.approx(1 - 0.025 ** (1 / 29), rel=1e-9)
+    mirror = result[(result["g"] == "a") & (result["category"] == 0)].iloc[0]
+    assert mirror["ci_low"] == pytest.approx(0.025 ** (1 / 29), rel=1e-9)

@@ -7,8 +7,9 @@ Student-t quantiles with the domain df are used throughout, as R does
 
 "wilson" is not in R survey 4.1: it is the Wilson score interval with the
 Kish effective sample size p(1-p)/var and the t quantile in place of z.
-When the variance is zero (p is 0 or 1 in the domain) every method returns
-[p, p]: R gives no usable interval there either.
+When a domain's share is 0 or 1 (no variance), every method returns the
+Korn-Graubard exact binomial interval at the domain's sample size (R gives
+NaN or numerical noise there).
 """
 
 from __future__ import annotations
@@ -88,9 +89,22 @@ def proportion_ci(
             if profile is None:
                 raise ValueError("the likelihood interval needs ProfileInputs")
             low, high = _likelihood_ci(p, var, df, profile, level)
-    degenerate = (var == 0) & np.isfinite(p)
-    low = np.where(degenerate, p, low)
-    high = np.where(degenerate, p, high)
+    # A share of 0 or 1 in the domain has no design-based variance, and every
+    # method above collapses to [p, p] (R gives NaN). Korn & Graubard's rule for
+    # this case: the exact binomial interval at the domain's sample size,
+    # df-adjusted as in the beta method. "0% (0-12%)" instead of "0% (0-0%)".
+    boundary = (var == 0) & ((p == 0) | (p == 1))
+    if boundary.any():
+        alpha = 1 - level
+        n_arr = np.broadcast_to(np.asarray(n, dtype=np.float64), p.shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = stats.t.ppf(alpha / 2, n_arr - 1) / stats.t.ppf(
+                alpha / 2, np.where(df > 0, df, np.nan)
+            )
+            n_eff = n_arr * ratio**2
+            upper_if_zero = stats.beta.ppf(1 - alpha / 2, 1, n_eff)
+        low = np.where(boundary, np.where(p == 0, 0.0, 1 - upper_if_zero), low)
+        high = np.where(boundary, np.where(p == 0, upper_if_zero, 1.0), high)
     return low, high
 
 
