@@ -17,8 +17,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 report: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES)
-	@echo "Report: $(CURDIR)/results/report/nl/index.html (English: results/report/en/index.html)"
+	$(BIN)/neacovid run --cores $(CORES)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

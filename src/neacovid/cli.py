@@ -84,6 +84,32 @@ def _cmd_estimate(args: argparse.Namespace) -> None:
     _write(result, args.out)
 
 
+def _cmd_synth(args: argparse.Namespace) -> None:
+    from neacovid.synth import write_waves
+
+    for wave, path in write_waves(args.out, seed=args.seed, scale=args.scale).items():
+        print(f"{wave}\t{path}")
+
+
+def _cmd_inspect(args: argparse.Namespace) -> None:
+    from neacovid.harmonize import inspect_file
+
+    print(inspect_file(args.file, args.codebook))
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    from neacovid.run import run_workflow
+
+    status = run_workflow(
+        configfiles=args.configfile or (),
+        cores=args.cores,
+        snakemake_args=[a for a in args.snakemake_args if a != "--"],
+        verbose=args.verbose,
+    )
+    if status:
+        sys.exit(status)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="neacovid",
@@ -116,6 +142,65 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--out", help="output CSV file (default: standard output)")
     _add_design_options(est)
     est.set_defaults(func=_cmd_estimate)
+
+    from neacovid.synth import DEFAULT_SEED
+
+    syn = sub.add_parser(
+        "synth",
+        help="write synthetic NEA-like SPSS files, one per wave",
+        description="Write synthetic NEA 2019 and NEA COVID-19 microdata as real SPSS .sav "
+        "files (Dutch labels, user-missing codes, wave-specific variable names), one per "
+        "wave of data/reference/waves.csv, calibrated to the published figures.",
+    )
+    syn.add_argument("--out", required=True, help="output directory for <wave>.sav")
+    syn.add_argument(
+        "--seed", type=int, default=DEFAULT_SEED, help=f"random seed (default: {DEFAULT_SEED})"
+    )
+    syn.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="wave sizes as a fraction of the real ones (default: 1.0; 0.05 for a quick run)",
+    )
+    syn.set_defaults(func=_cmd_synth)
+
+    ins = sub.add_parser(
+        "inspect",
+        help="list a survey file's variables, labels, codes and matching codebook waves",
+        description="Print the variables of a .sav (or .csv/.parquet) file with their "
+        "labels, value labels and declared missing codes, and which wave mappings of the "
+        "codebook match it: what an analyst needs to map a new real file.",
+    )
+    ins.add_argument("file", help="the survey file")
+    ins.add_argument(
+        "--codebook",
+        default="workflow/codebook/nea_covid.yaml",
+        help="codebook to match against (default: workflow/codebook/nea_covid.yaml)",
+    )
+    ins.set_defaults(func=_cmd_inspect)
+
+    run = sub.add_parser(
+        "run",
+        help="check the inputs and run the whole workflow (what `make report` does)",
+        description="Validate config.yaml (and --configfile overrides), check every input "
+        "file against the codebook, then run the Snakemake workflow; on bad input print one "
+        "line and exit with status 2 before anything is written.",
+    )
+    run.add_argument(
+        "--configfile",
+        action="append",
+        help="YAML file whose keys override config.yaml (may be given more than once)",
+    )
+    run.add_argument("--cores", type=int, default=2, help="CPU cores for Snakemake (default: 2)")
+    run.add_argument(
+        "--verbose", action="store_true", help="show Snakemake's output instead of logging it"
+    )
+    run.add_argument(
+        "snakemake_args",
+        nargs=argparse.REMAINDER,
+        help="further arguments for Snakemake after --, e.g. -- --forceall",
+    )
+    run.set_defaults(func=_cmd_run)
     return parser
 
 

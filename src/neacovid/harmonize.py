@@ -41,25 +41,7 @@ def harmonize_wave(
     mapping = cb.wave(wave)
     path = Path(path)
     where = f"{path} (wave {wave})"
-
-    info = _file_info(path)
-    actual = {}
-    absent = []
-    for var in mapping.file_variables:
-        name = info.find(var)
-        if name is None:
-            absent.append(var)
-        actual[var] = name
-    if absent:
-        hint = (
-            "is this the file of another wave? `inspect_file` shows which mapping fits"
-            if len(absent) > len(actual) / 2
-            else "fix the names in the codebook (`inspect_file` lists the file's variables)"
-        )
-        raise CodebookError(
-            f"{where}: {len(absent)} variable(s) mapped in {cb.source} are not in the file "
-            f"({_preview(absent, limit=8)}); {hint}"
-        )
+    info, actual = _match_variables(path, wave, cb)
     frame = _read(path, info, [actual[v] for v in mapping.file_variables])
     rows_read = len(frame)
     if rows_read == 0:
@@ -127,6 +109,41 @@ def harmonize_wave(
     }
     assert audit["rows_read"] == audit["rows_kept"] + sum(excluded.values())
     return result, audit
+
+
+def check_file(path: str | os.PathLike, wave: str, codebook: Codebook | str | os.PathLike) -> None:
+    """Check, from the file's metadata only, that it can be harmonised as ``wave``.
+
+    The workflow runs this for every wave before any job starts, so a missing
+    variable stops the run before anything is written.
+    """
+    cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
+    _match_variables(Path(path), str(wave), cb)
+
+
+def _match_variables(path: Path, wave: str, cb: Codebook) -> tuple[_FileInfo, dict]:
+    """The file's metadata and, per mapped variable, its name in the file."""
+    mapping = cb.wave(wave)
+    where = f"{path} (wave {wave})"
+    info = _file_info(path)
+    actual = {}
+    absent = []
+    for var in mapping.file_variables:
+        name = info.find(var)
+        if name is None:
+            absent.append(var)
+        actual[var] = name
+    if absent:
+        hint = (
+            "is this the file of another wave? `neacovid inspect` shows which mapping fits"
+            if len(absent) > len(actual) / 2
+            else "fix the names in the codebook (`neacovid inspect` lists the file's variables)"
+        )
+        raise CodebookError(
+            f"{where}: {len(absent)} variable(s) mapped in {cb.source} are not in the file "
+            f"({_preview(absent, limit=8)}); {hint}"
+        )
+    return info, actual
 
 
 def inspect_file(

@@ -18,8 +18,17 @@ from neacovid.errors import ConfigError, DataError
 from neacovid.estimate import shares
 
 COLUMNS = [
-    "id", "wave", "population", "indicator", "category",
-    "published", "estimate", "ci_low", "ci_high", "n", "within_ci",
+    "id",
+    "wave",
+    "population",
+    "indicator",
+    "category",
+    "published",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "n",
+    "within_ci",
 ]
 _DOMAIN = "_population"
 
@@ -52,7 +61,7 @@ def key_figures(
             "of the published figures; add it to config.yaml"
         )
     waves = set(analysis["wave"].astype(str))
-    rows = []
+    rows = {}
     for (indicator, population), figures in published.groupby(
         ["indicator", "population"], sort=False
     ):
@@ -63,14 +72,18 @@ def key_figures(
             )
         domain = _population_domain(analysis, populations[population], population)
         table = shares(
-            analysis.assign(**{_DOMAIN: domain}), bound, indicator,
-            by=["wave", _DOMAIN], ci=ci, level=level,
+            analysis.assign(**{_DOMAIN: domain}),
+            bound,
+            indicator,
+            by=["wave", _DOMAIN],
+            ci=ci,
+            level=level,
         )
         table = table[table[_DOMAIN] == "in"]
         table = table.assign(
             wave=table["wave"].astype(str), category=table["category"].map(category_label)
         ).set_index(["wave", "category"])
-        for figure in figures.itertuples(index=False):
+        for index, figure in zip(figures.index, figures.itertuples(index=False), strict=True):
             key = (str(figure.wave), category_label(figure.category))
             if key[0] not in waves:
                 raise DataError(
@@ -78,8 +91,9 @@ def key_figures(
                     "analysis data does not contain; add that wave's file to config.yaml"
                 )
             found = table.loc[key] if key in table.index else None
-            rows.append(_row(figure, found))
-    return pd.DataFrame(rows, columns=COLUMNS)
+            rows[index] = _row(figure, found)
+    # In the order of the published figures.
+    return pd.DataFrame([rows[i] for i in published.index], columns=COLUMNS)
 
 
 def _population_domain(analysis: pd.DataFrame, spec: Mapping | None, name: str) -> pd.Series:
@@ -90,7 +104,17 @@ def _population_domain(analysis: pd.DataFrame, spec: Mapping | None, name: str) 
         raise ConfigError(
             f"key_figures.populations[{name!r}]: column {column!r} is not in the analysis data"
         )
-    inside = analysis[column].map(category_label) == category_label(value)
+    col = analysis[column]
+    if pd.api.types.is_numeric_dtype(col):
+        try:
+            inside = col == float(value)
+        except ValueError:
+            raise ConfigError(
+                f"key_figures.populations[{name!r}]: value {value!r} is not a number, "
+                f"but column {column!r} is numeric"
+            ) from None
+    else:
+        inside = col.astype(str) == str(value)
     # Respondents whose population membership is unknown are in no domain.
     return pd.Series(np.where(inside, "in", "out"), index=analysis.index).where(
         analysis[column].notna()
@@ -99,13 +123,21 @@ def _population_domain(analysis: pd.DataFrame, spec: Mapping | None, name: str) 
 
 def _row(figure, found) -> dict:
     row = {
-        "id": figure.id, "wave": str(figure.wave), "population": figure.population,
-        "indicator": figure.indicator, "category": category_label(figure.category),
+        "id": figure.id,
+        "wave": str(figure.wave),
+        "population": figure.population,
+        "indicator": figure.indicator,
+        "category": category_label(figure.category),
         "published": float(figure.value_pct),
     }
     if found is None or found["n"] == 0:
-        return row | {"estimate": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": 0,
-                      "within_ci": False}
+        return row | {
+            "estimate": np.nan,
+            "ci_low": np.nan,
+            "ci_high": np.nan,
+            "n": 0,
+            "within_ci": False,
+        }
     low, high = 100 * found["ci_low"], 100 * found["ci_high"]
     return row | {
         "estimate": 100 * found["estimate"],

@@ -70,7 +70,10 @@ def harmonize(data_file: str, wave: str, codebook: str, parquet: str, audit: str
     write_json(report, audit)
     log.info(
         "wave %s: %d rows read, %d kept, excluded %s",
-        wave, report["rows_read"], report["rows_kept"], report["rows_excluded"],
+        wave,
+        report["rows_read"],
+        report["rows_kept"],
+        report["rows_excluded"],
     )
 
 

@@ -5,10 +5,14 @@ import re
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
+from neacovid.config import validate_config
+from neacovid.errors import ConfigError
 
-validate(config, schema="../schemas/config.schema.yaml")
+try:
+    validate_config(config)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
 
 RESULTS = config["results_dir"]
 DATA = config["data"]

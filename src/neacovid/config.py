@@ -1,0 +1,78 @@
+"""The run configuration: config.yaml, overrides, and its validation.
+
+Snakemake and `neacovid run` validate against the same JSON schema
+(``workflow/schemas/config.schema.yaml``) through `validate_config`, so a wrong
+type or an unknown key gets one message that names the key, wherever it is met.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
+
+from neacovid.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+DEFAULT_CONFIG = REPO / "config.yaml"
+
+
+def load_yaml(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; check the path")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML; fix the syntax") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys (key: value) at the top")
+    return loaded
+
+
+def merge(base: Mapping, override: Mapping) -> dict:
+    """Deep-merge ``override`` into ``base`` as Snakemake merges --configfile."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_config(*overrides: str | os.PathLike, base: str | os.PathLike = DEFAULT_CONFIG) -> dict:
+    config = load_yaml(base)
+    for path in overrides:
+        config = merge(config, load_yaml(path))
+    validate_config(config, source=str(overrides[-1]) if overrides else str(base))
+    return config
+
+
+def validate_config(config: Mapping, source: str = "config.yaml") -> None:
+    """Raise `ConfigError` naming the first offending key."""
+    import jsonschema
+
+    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(dict(config)), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return
+    err = errors[0]
+    key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+    if err.validator == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        unexpected = sorted(set(err.instance) - set(allowed))
+        hint = f"allowed keys: {', '.join(allowed)}" if allowed else "remove it"
+        raise ConfigError(f"{source}: unknown key {unexpected[0]!r} in {key}; {hint}")
+    if err.validator == "required":
+        raise ConfigError(f"{source}: {key}: {err.message}; add it (see config.yaml)")
+    raise ConfigError(f"{source}: {key}: {err.message}")

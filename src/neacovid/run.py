@@ -1,0 +1,126 @@
+"""`neacovid run`: check the inputs, then run the Snakemake workflow.
+
+Everything that can be checked before a job starts is checked here (config
+schema, waves, input paths, the codebook against every file's metadata), so
+bad input stops the run before anything is written. If a job still fails, the
+one-line error it logged is shown instead of Snakemake's job report.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from neacovid.config import DEFAULT_CONFIG, REPO, load_config
+from neacovid.errors import ConfigError, NeaCovidError
+
+ERROR_PREFIX = "neacovid: error: "
+
+
+def known_waves(config: dict) -> list[str]:
+    with open(config["data"]["waves_csv"], newline="", encoding="utf-8") as handle:
+        return [row["wave"] for row in csv.DictReader(handle)]
+
+
+def preflight(config: dict) -> None:
+    """Raise a `NeaCovidError` for input problems found without reading data."""
+    from neacovid.codebook import load_codebook
+    from neacovid.harmonize import check_file
+
+    data = config["data"]
+    waves_csv = Path(data["waves_csv"])
+    if not waves_csv.is_file():
+        raise ConfigError(f"config data.waves_csv: {waves_csv} does not exist; fix the path")
+    known = known_waves(config)
+    for wave in data["waves"]:
+        if wave not in known:
+            raise ConfigError(
+                f"config data.waves: wave {wave!r} is not in {waves_csv} "
+                f"(known: {', '.join(known)}); fix the wave name"
+            )
+    codebook = load_codebook(data["codebook"])
+    for wave in data["waves"]:
+        codebook.wave(wave)  # the codebook must map every wave
+    if data["source"] == "synthetic":
+        return
+    for wave in data["waves"]:
+        path = data["files"].get(wave)
+        if path is None:
+            raise ConfigError(
+                f"config data.files: no file for wave {wave!r}; "
+                "add its path or remove the wave from data.waves"
+            )
+        if not Path(path).is_file():
+            raise ConfigError(f"config data.files[{wave!r}]: {path} does not exist; fix the path")
+        check_file(path, wave, codebook)
+
+
+def run_workflow(
+    configfiles: Sequence[str] = (),
+    cores: int = 2,
+    snakemake_args: Sequence[str] = (),
+    verbose: bool = False,
+) -> int:
+    """Check the inputs, run Snakemake, print where the report is. Returns exit status."""
+    try:
+        config = load_config(*configfiles)
+        preflight(config)
+    except NeaCovidError as err:
+        print(f"neacovid run: error: {err}", file=sys.stderr)
+        return 2
+
+    results = Path(config["results_dir"])
+    log_dir = results / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    snakemake_log = log_dir / "snakemake.log"
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--cores",
+        str(cores),
+        "--rerun-incomplete",
+        *[arg for path in configfiles for arg in ("--configfile", str(path))],
+        *snakemake_args,
+    ]
+    print(f"neacovid run: running the workflow (log: {snakemake_log})", flush=True)
+    started = time.time()
+    with open(snakemake_log, "w", encoding="utf-8") as log:
+        done = subprocess.run(
+            command,
+            stdout=None if verbose else log,
+            stderr=subprocess.STDOUT if not verbose else None,
+            check=False,
+        )
+    if done.returncode != 0:
+        errors = job_errors(log_dir, since=started)
+        if errors:
+            for line in errors:
+                print(f"neacovid run: error: {line}", file=sys.stderr)
+            return 2
+        print(f"neacovid run: the workflow failed; see {snakemake_log}", file=sys.stderr)
+        return 1
+    for language in config["report"]["languages"]:
+        print(f"Report ({language}): {(results / 'report' / language / 'index.html').resolve()}")
+    return 0
+
+
+def job_errors(log_dir: Path, since: float = 0.0) -> list[str]:
+    """The one-line errors that jobs of this run wrote to their logs."""
+    lines = []
+    for path in sorted(log_dir.rglob("*.log")):
+        if path.stat().st_mtime < since:
+            continue
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith(ERROR_PREFIX):
+                lines.append(line[len(ERROR_PREFIX) :])
+    return list(dict.fromkeys(lines))
+
+
+__all__ = ["DEFAULT_CONFIG", "job_errors", "preflight", "run_workflow"]

@@ -1,0 +1,244 @@
+"""End to end: `neacovid run` (what `make report` runs) in a temporary directory.
+
+The synthetic default at a small scale goes through the real Snakemake
+workflow: .sav files, harmonisation, indicators, tables, key figures, report.
+Bad input stops the run with one line and exit status 2, before results exist.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyreadstat
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SCALE = 0.05
+
+
+def neacovid(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "neacovid.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def write_config(path: Path, overrides: dict) -> Path:
+    path.write_text(yaml.safe_dump(overrides), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    config = write_config(
+        tmp / "config.yaml",
+        {
+            "results_dir": str(tmp / "results"),
+            "data": {"synthetic_dir": str(tmp / "synthetic"), "scale": SCALE},
+        },
+    )
+    done = neacovid("run", "--configfile", str(config))
+    return tmp, config, done
+
+
+def test_run_succeeds_and_says_where_the_report_is(synthetic_run):
+    tmp, _, done = synthetic_run
+    assert done.returncode == 0, done.stderr + (tmp / "results/logs/snakemake.log").read_text()
+    assert f"Report (nl): {tmp / 'results/report/nl/index.html'}" in done.stdout
+
+
+def test_synthetic_files_are_spss_per_wave(synthetic_run):
+    tmp, _, _ = synthetic_run
+    waves = pd.read_csv(REPO / "data/reference/waves.csv", dtype={"wave": str})
+    for row in waves.itertuples():
+        frame, meta = pyreadstat.read_sav(
+            str(tmp / "synthetic" / f"{row.wave}.sav"), user_missing=True
+        )
+        assert len(frame) == round(row.respondents * SCALE)
+        assert meta.missing_ranges  # declared SPSS user-missing codes
+
+
+def test_audits_add_up(synthetic_run):
+    tmp, _, _ = synthetic_run
+    audits = sorted((tmp / "results/harmonized").glob("*.audit.json"))
+    assert len(audits) == 6
+    for path in audits:
+        audit = json.loads(path.read_text())
+        assert audit["rows_read"] == audit["rows_kept"] + sum(audit["rows_excluded"].values())
+        kept = pd.read_parquet(path.with_name(path.name.replace(".audit.json", ".parquet")))
+        assert len(kept) == audit["rows_kept"]
+
+
+def test_tables_for_every_indicator_and_breakdown(synthetic_run):
+    tmp, _, _ = synthetic_run
+    tables = tmp / "results/tables"
+    for indicator in ["burnout", "kans", "lonely", "physical", "future_hybrid", "sitting_hours"]:
+        for breakdown in ["wave", "location", "age_group"]:
+            table = pd.read_csv(tables / f"{indicator}_by_{breakdown}.csv")
+            assert {"estimate", "se", "ci_low", "ci_high", "n", "df"} <= set(table.columns)
+            assert table["wave"].nunique() >= 5
+    location = pd.read_csv(tables / "location_by_wave.csv", dtype={"wave": str})
+    sums = location.groupby("wave")["estimate"].sum()
+    assert (sums.round(9) == 1).all()
+    ages = pd.read_csv(tables / "burnout_by_age_group.csv")
+    assert set(ages["age_group"]) == {"15-24", "25-34", "35-44", "45-54", "55-64", "65-74"}
+
+
+def test_key_figures_every_published_figure_within_ci(synthetic_run):
+    tmp, _, _ = synthetic_run
+    figures = pd.read_csv(tmp / "results/tables/kerncijfers.csv")
+    published = pd.read_csv(REPO / "data/reference/published_figures.csv")
+    assert list(figures["id"]) == list(published["id"])
+    assert list(figures.columns[:2]) == ["id", "wave"]
+    assert {"published", "estimate", "ci_low", "ci_high", "n", "within_ci"} <= set(figures)
+    assert figures["within_ci"].all(), figures[~figures["within_ci"]]
+
+
+def test_report_is_self_contained_with_synthetic_banner(synthetic_run):
+    tmp, _, _ = synthetic_run
+    for language, banner in [
+        ("nl", "Synthetische demonstratiedata"),
+        ("en", "Synthetic demonstration data"),
+    ]:
+        html = (tmp / f"results/report/{language}/index.html").read_text(encoding="utf-8")
+        assert banner in html
+        assert not re.search(r"""(src|href)\s*=\s*["']?https?://""", html)
+        figures = pd.read_csv(tmp / "results/tables/kerncijfers.csv")
+        assert html.count("<tr>") >= len(figures)
+
+
+def test_second_run_does_nothing(synthetic_run):
+    tmp, config, _ = synthetic_run
+    before = {p: p.stat().st_mtime_ns for p in (tmp / "results/tables").glob("*.csv")}
+    done = neacovid("run", "--configfile", str(config))
+    assert done.returncode == 0
+    after = {p: p.stat().st_mtime_ns for p in (tmp / "results/tables").glob("*.csv")}
+    assert before == after
+
+
+# -- bad input ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real_files(synthetic_run, tmp_path_factory):
+    """Two waves of 'real' files (synthetic ones, as a user would bring them)."""
+    tmp, _, _ = synthetic_run
+    raw = tmp_path_factory.mktemp("raw")
+    files = {}
+    for wave in ["2019", "2021-11"]:
+        target = raw / f"{wave}.sav"
+        target.write_bytes((tmp / "synthetic" / f"{wave}.sav").read_bytes())
+        files[wave] = str(target)
+    return raw, files
+
+
+def _rewrite(path: Path, change) -> None:
+    frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
+    frame = change(frame)
+    pyreadstat.write_sav(
+        frame,
+        str(path),
+        column_labels={c: meta.column_names_to_labels.get(c) for c in frame.columns},
+        variable_value_labels={
+            c: v for c, v in meta.variable_value_labels.items() if c in frame.columns
+        },
+        missing_ranges={c: v for c, v in meta.missing_ranges.items() if c in frame.columns},
+    )
+
+
+def _real_config(tmp: Path, files: dict, name: str) -> Path:
+    return write_config(
+        tmp / f"{name}.yaml",
+        {
+            "results_dir": str(tmp / f"results-{name}"),
+            "data": {"source": "real", "waves": list(files), "files": files},
+        },
+    )
+
+
+def _assert_one_line_error(done, *words):
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_file_lacking_a_mapped_variable(real_files):
+    raw, files = real_files
+    bad = dict(files)
+    bad["2021-11"] = str(raw / "no_weight.sav")
+    Path(bad["2021-11"]).write_bytes(Path(files["2021-11"]).read_bytes())
+    frame, _ = pyreadstat.read_sav(bad["2021-11"], metadataonly=True)
+    weight = next(c for c in frame.columns if "ophoog" in c.lower())
+    _rewrite(Path(bad["2021-11"]), lambda f: f.drop(columns=weight))
+    done = neacovid("run", "--configfile", str(_real_config(raw, bad, "noweight")))
+    _assert_one_line_error(done, "no_weight.sav", "2021-11", weight)
+    assert not (raw / "results-noweight" / "harmonized").exists()
+
+
+def test_weight_with_missing_values(real_files):
+    raw, files = real_files
+    bad = dict(files)
+    bad["2019"] = str(raw / "weight_na.sav")
+    Path(bad["2019"]).write_bytes(Path(files["2019"]).read_bytes())
+    frame, _ = pyreadstat.read_sav(bad["2019"], metadataonly=True)
+    weight = next(c for c in frame.columns if "gewicht" in c.lower())
+
+    def blank(f):
+        f.loc[f.index[:5], weight] = float("nan")
+        return f
+
+    _rewrite(Path(bad["2019"]), blank)
+    done = neacovid("run", "--configfile", str(_real_config(raw, bad, "weightna")))
+    _assert_one_line_error(done, "weight_na.sav", "2019", weight)
+    assert not (raw / "results-weightna" / "tables").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"data": {"waves": ["2019", "2022-01"]}}, ["2022-01", "data.waves"]),
+        (
+            {"data": {"source": "real", "files": {"2019": "/nonexistent/nea.sav"}}},
+            ["/nonexistent/nea.sav", "2019"],
+        ),
+        ({"tables": {"level": "high"}}, ["tables.level"]),
+        ({"tables": {"colour": "red"}}, ["unknown key 'colour'", "tables"]),
+    ],
+)
+def test_bad_config(tmp_path, overrides, words):
+    config = write_config(tmp_path / "bad.yaml", {"results_dir": str(tmp_path / "r"), **overrides})
+    done = neacovid("run", "--configfile", str(config))
+    _assert_one_line_error(done, *words)
+    assert not (tmp_path / "r" / "tables").exists()
+
+
+def test_missing_configfile(tmp_path):
+    done = neacovid("run", "--configfile", str(tmp_path / "nope.yaml"))
+    _assert_one_line_error(done, "nope.yaml", "does not exist")
+
+
+def test_inspect_lists_variables_and_matching_waves(synthetic_run):
+    tmp, _, _ = synthetic_run
+    done = neacovid("inspect", str(tmp / "synthetic" / "2021-11.sav"))
+    assert done.returncode == 0, done.stderr
+    assert "2021-11" in done.stdout
+    assert "weet niet" in done.stdout.lower() or "missing" in done.stdout.lower()
+
+
+def test_synth_cli(tmp_path):
+    done = neacovid("synth", "--out", str(tmp_path), "--scale", "0.01", "--seed", "7")
+    assert done.returncode == 0, done.stderr
+    assert len(list(tmp_path.glob("*.sav"))) == 6
