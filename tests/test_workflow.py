@@ -242,3 +242,49 @@ def test_synth_cli(tmp_path):
     done = neacovid("synth", "--out", str(tmp_path), "--scale", "0.01", "--seed", "7")
     assert done.returncode == 0, done.stderr
     assert len(list(tmp_path.glob("*.sav"))) == 6
+
+
+def test_no_record_level_data_outside_harmonized(synthetic_run):
+    """Only results/harmonized and analysis.parquet may hold respondent rows."""
+    tmp, _, _ = synthetic_run
+    results = tmp / "results"
+    ids = set(pd.read_parquet(results / "analysis.parquet")["resp_id"].astype(str))
+    token = re.compile(r"(?<![\d.])(\d{4,})(?![\d.])")
+    scanned = 0
+    for path in results.rglob("*"):
+        if not path.is_file() or path.name == "analysis.parquet":
+            continue
+        if "harmonized" in path.relative_to(results).parts:
+            continue
+        if path.suffix in {".csv", ".html", ".json", ".log", ".svg", ".ipynb", ".md"}:
+            text = path.read_text(encoding="utf-8", errors="replace")
+            leaked = ids & set(token.findall(text))
+            assert not leaked, f"{path} contains respondent ids, e.g. {sorted(leaked)[:3]}"
+            scanned += 1
+        if path.suffix == ".csv":
+            table = pd.read_csv(path)
+            assert "resp_id" not in table.columns
+    assert scanned >= 20
+
+
+def test_disclosure_rules_hold_in_every_table(synthetic_run):
+    tmp, _, _ = synthetic_run
+    rules = yaml.safe_load((REPO / "config.yaml").read_text())["disclosure"]
+    tables = sorted((tmp / "results/tables").glob("*.csv"))
+    statuses = set()
+    for path in tables:
+        table = pd.read_csv(path)
+        assert {"status", "reason"} <= set(table.columns), path.name
+        shown = table[table["status"].isin(["ok", "indicative"])]
+        assert (shown["n"] >= rules["min_n"]).all(), path.name
+        assert (shown.loc[shown["n"] < rules["flag_n"], "status"] == "indicative").all()
+        hidden = table[table["status"] == "suppressed"]
+        assert hidden[["estimate", "se", "ci_low", "ci_high", "n"]].isna().all().all()
+        statuses |= set(table["status"])
+    # at scale 0.05 the small cells exist: the rules are really exercised
+    assert {"ok", "indicative", "suppressed"} <= statuses
+    check = pd.read_csv(tmp / "results/output_check.csv")
+    flagged = sum(
+        pd.read_csv(p)["status"].isin(["suppressed", "indicative"]).sum() for p in tables
+    )
+    assert len(check) == flagged

@@ -157,6 +157,13 @@ def means(
     return _blank_empty(out)
 
 
+def category_label(value) -> str:
+    """A category as text: 1.0 -> "1", "on_site" -> "on_site"."""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def _bound(design: Design | BoundDesign, data: pd.DataFrame) -> BoundDesign:
     if isinstance(design, BoundDesign):
         if design.n_rows != len(data):

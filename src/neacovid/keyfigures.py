@@ -15,7 +15,7 @@ import pandas as pd
 
 from neacovid.design import BoundDesign, Design
 from neacovid.errors import ConfigError, DataError
-from neacovid.estimate import shares
+from neacovid.estimate import category_label, shares
 
 COLUMNS = [
     "id",
@@ -25,19 +25,13 @@ COLUMNS = [
     "category",
     "published",
     "estimate",
+    "se",
     "ci_low",
     "ci_high",
     "n",
     "within_ci",
 ]
 _DOMAIN = "_population"
-
-
-def category_label(value) -> str:
-    """A category as text: 1.0 -> "1", "on_site" -> "on_site"."""
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def key_figures(
@@ -133,6 +127,7 @@ def _row(figure, found) -> dict:
     if found is None or found["n"] == 0:
         return row | {
             "estimate": np.nan,
+            "se": np.nan,
             "ci_low": np.nan,
             "ci_high": np.nan,
             "n": 0,
@@ -141,6 +136,7 @@ def _row(figure, found) -> dict:
     low, high = 100 * found["ci_low"], 100 * found["ci_high"]
     return row | {
         "estimate": 100 * found["estimate"],
+        "se": 100 * found["se"],
         "ci_low": low,
         "ci_high": high,
         "n": int(found["n"]),

@@ -97,7 +97,9 @@ def tables(
     outputs: Sequence[str],
     ci: str,
     level: float,
+    disclosure: Mapping,
 ) -> None:
+    from neacovid.disclosure import DisclosureRules, apply_rules
     from neacovid.tables import estimate_tables, table_specs
 
     data = pd.read_parquet(analysis)
@@ -107,9 +109,13 @@ def tables(
     if missing:
         raise DataError(f"no table definition for {missing[0]}; check config.yaml tables")
     specs = [s for s in specs if s.name in wanted]
-    for name, table in estimate_tables(data, design_from_config(design), specs, ci, level).items():
-        write_csv(table, wanted[name])
-        log.info("wrote %s (%d rows)", wanted[name], len(table))
+    rules = DisclosureRules.from_config(disclosure)
+    estimated = estimate_tables(data, design_from_config(design), specs, ci, level)
+    for spec in specs:
+        table = apply_rules(estimated[spec.name], rules, spec.by, partition=spec.breakdown)
+        write_csv(table, wanted[spec.name])
+        counts = table["status"].value_counts().to_dict()
+        log.info("wrote %s (%d rows; %s)", wanted[spec.name], len(table), counts)
 
 
 def key_figures(
@@ -119,16 +125,30 @@ def key_figures(
     populations: Mapping,
     ci: str,
     level: float,
+    disclosure: Mapping,
     output: str,
 ) -> None:
+    from neacovid.disclosure import DisclosureRules, apply_rules
     from neacovid.keyfigures import key_figures as compute
 
     data = pd.read_parquet(analysis)
     figures = pd.read_csv(published, dtype={"wave": str, "category": str})
     table = compute(data, design_from_config(design), figures, populations, ci, level)
+    table = apply_rules(table, DisclosureRules.from_config(disclosure), ["wave", "population"])
+    table["within_ci"] = table["within_ci"].where(table["status"] != "suppressed")
     write_csv(table, output)
     agree = int(table["within_ci"].sum())
     log.info("key figures: %d of %d published figures inside this run's CI", agree, len(table))
+
+
+def output_check(tables: Sequence[str], output: str) -> None:
+    from neacovid.disclosure import output_check as collect
+
+    frames = {Path(p).stem: pd.read_csv(p, dtype=str, keep_default_na=False) for p in tables}
+    check = collect(frames)
+    write_csv(check, output)
+    log.info("output check: %d suppressed, %d indicative cells",
+             (check["status"] == "suppressed").sum(), (check["status"] == "indicative").sum())
 
 
 def report(

@@ -14,7 +14,7 @@ import pandas as pd
 
 from neacovid.design import BoundDesign, Design
 from neacovid.errors import ConfigError
-from neacovid.estimate import means, shares
+from neacovid.estimate import category_label, means, shares
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ def estimate_table(
         table = means(analysis, design, spec.indicator, by=spec.by, level=level)
     else:
         table = shares(analysis, design, spec.indicator, by=spec.by, ci=ci, level=level)
+        table["category"] = table["category"].map(category_label)
     table.insert(0, "indicator", spec.indicator)
     return table
 

@@ -77,5 +77,6 @@ def all_outputs():
         f"{RESULTS}/analysis.parquet",
         *expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
         f"{RESULTS}/tables/kerncijfers.csv",
+        f"{RESULTS}/output_check.csv",
         *expand(f"{RESULTS}/report/{{lang}}/index.html", lang=config["report"]["languages"]),
     ]

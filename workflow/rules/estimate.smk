@@ -13,6 +13,7 @@ rule tables:
     params:
         design=config["design"],
         tables=config["tables"],
+        disclosure=config["disclosure"],
     conda:
         "../../environment.yml"
     log:
@@ -36,9 +37,28 @@ rule key_figures:
         populations=config["key_figures"]["populations"],
         ci=config["tables"]["ci"],
         level=config["tables"]["level"],
+        disclosure=config["disclosure"],
     conda:
         "../../environment.yml"
     log:
         f"{LOGS}/key_figures.log",
     script:
         "../scripts/key_figures.py"
+
+
+rule output_check:
+    input:
+        expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
+        f"{RESULTS}/tables/kerncijfers.csv",
+    output:
+        report(
+            f"{RESULTS}/output_check.csv",
+            caption="../report/output_check.rst",
+            category="Output check",
+        ),
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/output_check.log",
+    script:
+        "../scripts/output_check.py"

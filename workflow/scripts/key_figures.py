@@ -11,5 +11,6 @@ run_step(
     populations=smk.params.populations,
     ci=smk.params.ci,
     level=smk.params.level,
+    disclosure=smk.params.disclosure,
     output=smk.output[0],
 )

@@ -14,4 +14,5 @@ run_step(
     outputs=list(smk.output),
     ci=spec["ci"],
     level=spec["level"],
+    disclosure=smk.params.disclosure,
 )

@@ -1,0 +1,141 @@
+"""Statistical disclosure control of estimate tables (CBS output rules).
+
+Every table the pipeline writes passes `apply_rules`: it keeps all rows and
+adds ``status`` (``ok``, ``indicative``, ``suppressed``, or ``empty`` for a
+domain without respondents, e.g. a question not asked in that wave: nothing to
+protect, nothing to show) and ``reason``.
+
+- suppressed: the domain has fewer than ``min_n`` unweighted respondents; its
+  numbers (n included) are blanked. Its complement is suppressed too where the
+  blanked cell could be derived: when a breakdown (e.g. location) partitions a
+  total shown elsewhere (the wave), one suppressed part would follow from the
+  total minus the other parts, so the smallest other part goes as well.
+- indicative: fewer than ``flag_n`` respondents (the NEA publication rule), or
+  a relative standard error above ``max_rse``.
+- weighted counts are rounded to the nearest ``round_weighted_n``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from neacovid.errors import ConfigError
+
+OK, INDICATIVE, SUPPRESSED, EMPTY = "ok", "indicative", "suppressed", "empty"
+NUMBERS = ["estimate", "se", "ci_low", "ci_high", "n", "weighted_n", "deff", "df"]
+
+
+@dataclass(frozen=True)
+class DisclosureRules:
+    min_n: int = 10
+    flag_n: int = 200
+    max_rse: float = 0.3
+    round_weighted_n: int = 1000
+
+    @classmethod
+    def from_config(cls, spec: Mapping | None) -> DisclosureRules:
+        spec = dict(spec or {})
+        unknown = set(spec) - {"min_n", "flag_n", "max_rse", "round_weighted_n"}
+        if unknown:
+            raise ConfigError(f"disclosure: unknown key {sorted(unknown)[0]!r}")
+        rules = cls(**spec)
+        if not 0 < rules.min_n <= rules.flag_n:
+            raise ConfigError("disclosure: need 0 < min_n <= flag_n")
+        return rules
+
+
+def apply_rules(
+    table: pd.DataFrame,
+    rules: DisclosureRules,
+    domain: Sequence[str],
+    partition: str | None = None,
+) -> pd.DataFrame:
+    """Return ``table`` with ``status`` and ``reason``, numbers blanked where suppressed.
+
+    domain: the columns that identify a domain (e.g. ["wave", "location"]); the
+        ``n`` of its rows is the domain's number of respondents.
+    partition: the column of ``domain`` whose levels add up to a total that is
+        published too (secondary suppression within each group of the others).
+    """
+    out = table.copy()
+    n = out["n"].to_numpy(dtype=float)
+    status = np.full(len(out), OK, dtype=object)
+    reason = np.full(len(out), "", dtype=object)
+
+    empty = ~(n > 0)
+    status[empty] = EMPTY
+    reason[empty] = "no respondents"
+    primary = ~empty & (n < rules.min_n)
+    status[primary] = SUPPRESSED
+    reason[primary] = [f"n={int(v)} < min_n={rules.min_n}" for v in n[primary]]
+
+    if partition is not None:
+        secondary = _complements(out, primary, list(domain), partition)
+        secondary &= ~primary
+        status[secondary] = SUPPRESSED
+        reason[secondary] = f"complement of a suppressed {partition} (derivable from the total)"
+
+    live = status == OK
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rse = out["se"].to_numpy(dtype=float) / np.abs(out["estimate"].to_numpy(dtype=float))
+    small = live & (n < rules.flag_n)
+    status[small] = INDICATIVE
+    reason[small] = [f"n={int(v)} < flag_n={rules.flag_n}" for v in n[small]]
+    noisy = live & ~small & (rse > rules.max_rse)
+    status[noisy] = INDICATIVE
+    reason[noisy] = [f"rse={v:.2f} > max_rse={rules.max_rse}" for v in rse[noisy]]
+
+    present = [c for c in NUMBERS if c in out.columns]
+    out.loc[status == SUPPRESSED, present] = np.nan
+    if "weighted_n" in out.columns and rules.round_weighted_n > 1:
+        step = rules.round_weighted_n
+        out["weighted_n"] = (out["weighted_n"] / step).round() * step
+    out["n"] = out["n"].astype("Int64")
+    out["status"] = status
+    out["reason"] = reason
+    return out
+
+
+def _complements(
+    table: pd.DataFrame, primary: np.ndarray, domain: list[str], partition: str
+) -> np.ndarray:
+    """Rows of the smallest other part where exactly one part of a group is suppressed."""
+    others = [c for c in domain if c != partition]
+    domains = table[domain].astype(str).agg("\x1f".join, axis=1)
+    per_domain = pd.DataFrame(
+        {"domain": domains, "n": table["n"].to_numpy(dtype=float), "primary": primary}
+    )
+    per_domain["group"] = (
+        table[others].astype(str).agg("\x1f".join, axis=1) if others else ""
+    )
+    firsts = per_domain.drop_duplicates("domain")
+    extra: set[str] = set()
+    for _, group in firsts.groupby("group"):
+        hidden = group[group["primary"]]
+        visible = group[~group["primary"]]
+        if len(hidden) == 1 and len(visible) >= 1:
+            extra.add(visible.sort_values("n", kind="stable")["domain"].iloc[0])
+    return domains.isin(extra).to_numpy(copy=True)
+
+
+def output_check(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every suppressed or indicative cell of the given tables, with its reason."""
+    rows = []
+    for name, table in tables.items():
+        if "status" not in table.columns:
+            continue
+        flagged = table[table["status"].isin([SUPPRESSED, INDICATIVE])]
+        key_columns = [
+            c for c in flagged.columns
+            if c not in {*NUMBERS, "status", "reason"} and not c.startswith("p_")
+        ]
+        for _, row in flagged.iterrows():
+            cell = "; ".join(f"{c}={row[c]}" for c in key_columns if pd.notna(row[c]))
+            rows.append(
+                {"table": name, "cell": cell, "status": row["status"], "reason": row["reason"]}
+            )
+    return pd.DataFrame(rows, columns=["table", "cell", "status", "reason"])
