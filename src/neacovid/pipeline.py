@@ -151,6 +151,15 @@ def output_check(tables: Sequence[str], output: str) -> None:
              (check["status"] == "suppressed").sum(), (check["status"] == "indicative").sum())
 
 
+def provenance(audits: Sequence[str], config: Mapping, output: str) -> None:
+    from neacovid.config import REPO
+    from neacovid.provenance import provenance as collect
+
+    record = collect([json.loads(Path(a).read_text()) for a in audits], config, REPO)
+    write_json(record, output)
+    log.info("provenance: %d input files, git %s", len(record["inputs"]), record["git"])
+
+
 def report(
     key_figures_csv: str,
     audits: Sequence[str],

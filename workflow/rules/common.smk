@@ -8,6 +8,7 @@ from snakemake.exceptions import WorkflowError
 
 from neacovid.config import validate_config
 from neacovid.errors import ConfigError
+from neacovid.provenance import git_state
 
 try:
     validate_config(config)
@@ -49,6 +50,7 @@ def _check_waves():
 
 
 ALL_WAVES = _check_waves()
+GIT_STATE = git_state(Path(workflow.basedir))
 WAVES = [str(w) for w in DATA["waves"]]
 
 
@@ -78,5 +80,6 @@ def all_outputs():
         *expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
         f"{RESULTS}/tables/kerncijfers.csv",
         f"{RESULTS}/output_check.csv",
+        f"{RESULTS}/provenance.json",
         *expand(f"{RESULTS}/report/{{lang}}/index.html", lang=config["report"]["languages"]),
     ]

@@ -1,4 +1,22 @@
-# The self-contained policy report, one HTML file per language.
+# Provenance of the run and the self-contained policy report, one HTML file per language.
+
+
+rule provenance:
+    input:
+        audits=expand(f"{RESULTS}/harmonized/{{wave}}.audit.json", wave=WAVES),
+        data=expand(f"{RESULTS}/harmonized/{{wave}}.parquet", wave=WAVES),
+    output:
+        f"{RESULTS}/provenance.json",
+    params:
+        config=config,
+        # A new commit or local edits make a new provenance record.
+        git=GIT_STATE,
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/provenance.log",
+    script:
+        "../scripts/provenance.py"
 
 
 rule report:

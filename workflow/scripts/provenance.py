@@ -1,0 +1,11 @@
+# Thin: inputs (SHA-256, rows), config, package versions, git state (neacovid.provenance).
+from neacovid.pipeline import provenance, run_step
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+run_step(
+    provenance,
+    log_file=smk.log[0],
+    audits=list(smk.input.audits),
+    config=smk.params.config,
+    output=smk.output[0],
+)
