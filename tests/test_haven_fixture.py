@@ -276,3 +276,15 @@ def test_indicators_from_the_haven_file_are_plausible(harmonised):
     assert out["age_group"].notna().all()
     # the future item was asked of those who worked (partly) at home
     assert out["future_hybrid"][home.fillna(0) == 0].isna().all()
+
+
+def test_zero_padded_text_ids_link_to_numeric_ids(tmp_path):
+    """An id written as text with leading zeros is the same person as the number."""
+    frame, meta = pyreadstat.read_sav(str(FIXTURE), user_missing=True)
+    id_column = next(c for c in frame.columns if c.lower() == "panelid")
+    padded = frame.assign(**{id_column: frame[id_column].map(lambda v: f"{int(v):09d}")})
+    path = tmp_path / "padded.sav"
+    pyreadstat.write_sav(padded, str(path), missing_ranges=meta.missing_ranges)
+    numeric, _ = harmonize_wave(FIXTURE, "2021-11", CODEBOOK)
+    text, _ = harmonize_wave(path, "2021-11", CODEBOOK)
+    assert list(text["resp_id"]) == list(numeric["resp_id"])

@@ -434,10 +434,20 @@ def _typed(values: np.ndarray, target: Target) -> pd.Series:
                 f"target {target.name!r} is a number but its codes map to text; fix 'codes'"
             )
         return pd.Series(values, dtype=float)
-    return pd.Series(
-        [None if v is None else code_label(v) if isinstance(v, float) else str(v) for v in values],
-        dtype="str",
-    )
+    labels = [
+        None if v is None else code_label(v) if isinstance(v, float) else str(v) for v in values
+    ]
+    if target.type == "id":
+        # A panel id written as zero-padded text ("0369330") must link to the
+        # same person written as a number (369330) in another wave's file.
+        labels = [_strip_zeros(v) for v in labels]
+    return pd.Series(labels, dtype="str")
+
+
+def _strip_zeros(value: str | None) -> str | None:
+    if value is None or not value.isdigit():
+        return value
+    return value.lstrip("0") or "0"
 
 
 def _check_ids(ids: pd.Series, var: str, where: str) -> None:
@@ -482,7 +492,11 @@ def _merge(into: dict, name: str, counts: dict) -> None:
 
 def _range_text(r) -> str:
     lo, hi = r
-    return code_label(lo) if lo == hi else f"{code_label(lo)} thru {code_label(hi)}"
+    if lo == hi:
+        return code_label(lo)
+    low = "LO" if lo == -np.inf else code_label(lo)
+    high = "HI" if hi == np.inf else code_label(hi)
+    return f"{low} thru {high}"  # as SPSS writes ranges
 
 
 def _preview(values, limit: int = 5) -> str:
