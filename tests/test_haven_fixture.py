@@ -288,3 +288,10 @@ def test_zero_padded_text_ids_link_to_numeric_ids(tmp_path):
     numeric, _ = harmonize_wave(FIXTURE, "2021-11", CODEBOOK)
     text, _ = harmonize_wave(path, "2021-11", CODEBOOK)
     assert list(text["resp_id"]) == list(numeric["resp_id"])
+
+
+def test_strict_mode_stops_on_unknown_codes():
+    from neacovid.errors import CodebookError
+
+    with pytest.raises(CodebookError, match=r"haven_covid_2021_11.sav \(wave 2021-11\).*strict"):
+        harmonize_wave(FIXTURE, "2021-11", CODEBOOK, strict=True)

@@ -25,7 +25,10 @@ READABLE_SUFFIXES = (*SPSS_SUFFIXES, ".csv", ".parquet")
 
 
 def harmonize_wave(
-    path: str | os.PathLike, wave: str, codebook: Codebook | str | os.PathLike
+    path: str | os.PathLike,
+    wave: str,
+    codebook: Codebook | str | os.PathLike,
+    strict: bool = False,
 ) -> tuple[pd.DataFrame, dict]:
     """Read ``path`` as wave ``wave`` and return (common-schema frame, audit).
 
@@ -65,6 +68,13 @@ def harmonize_wave(
         for name, counts in met.items():
             _merge(missing_met, name, counts)
         _merge(unmapped, f"{target} ({' - '.join(actual[v] for v in der.of)})", bad)
+    if strict and unmapped:
+        variable, counts = next(iter(unmapped.items()))
+        code, count = next(iter(counts.items()))
+        raise CodebookError(
+            f"{where}: variable {variable!r} has {count} value(s) {code} that {cb.source} "
+            "does not map (strict mode); add the code to the codebook or set data.strict: false"
+        )
 
     out = pd.DataFrame(index=pd.RangeIndex(rows_read))
     for target, spec in cb.schema.items():

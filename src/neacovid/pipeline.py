@@ -60,11 +60,13 @@ def synthesize(out_dir: str, seed: int, scale: float, waves_csv: str) -> None:
         log.info("wrote %s (wave %s)", path, wave)
 
 
-def harmonize(data_file: str, wave: str, codebook: str, parquet: str, audit: str) -> None:
+def harmonize(
+    data_file: str, wave: str, codebook: str, strict: bool, parquet: str, audit: str
+) -> None:
     from neacovid.codebook import load_codebook
     from neacovid.harmonize import harmonize_wave
 
-    frame, report = harmonize_wave(data_file, wave, load_codebook(codebook))
+    frame, report = harmonize_wave(data_file, wave, load_codebook(codebook), strict=strict)
     with atomic_path(parquet) as tmp:
         frame.to_parquet(tmp, index=False)
     write_json(report, audit)

@@ -21,6 +21,8 @@ rule harmonize:
     input:
         data=wave_file,
         codebook=DATA["codebook"],
+    params:
+        strict=DATA["strict"],
     output:
         parquet=f"{RESULTS}/harmonized/{{wave}}.parquet",
         audit=f"{RESULTS}/harmonized/{{wave}}.audit.json",

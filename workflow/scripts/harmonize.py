@@ -8,6 +8,7 @@ run_step(
     data_file=smk.input.data,
     wave=smk.wildcards.wave,
     codebook=smk.input.codebook,
+    strict=smk.params.strict,
     parquet=smk.output.parquet,
     audit=smk.output.audit,
 )
