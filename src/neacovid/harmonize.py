@@ -46,6 +46,7 @@ def harmonize_wave(
     where = f"{path} (wave {wave})"
     info, actual = _match_variables(path, wave, cb)
     frame = _read(path, info, [actual[v] for v in mapping.file_variables])
+    _check_numeric_weight(frame[actual[mapping.targets["weight"]]], where)
     rows_read = len(frame)
     if rows_read == 0:
         raise InputFileError(f"{where}: the file has no respondents; export the data again")
@@ -472,6 +473,18 @@ def _check_ids(ids: pd.Series, var: str, where: str) -> None:
         raise DataError(
             f"{where}: panel id variable {var!r} has duplicate values ({_preview(dup.unique())}); "
             "each respondent must appear once per wave: remove the duplicates or map the right id"
+        )
+
+
+def _check_numeric_weight(raw: pd.Series, where: str) -> None:
+    if pd.api.types.is_numeric_dtype(raw):
+        return
+    text = raw.dropna().astype(str).str.strip()
+    bad = text[(text != "") & pd.to_numeric(text, errors="coerce").isna()]
+    if len(bad):
+        raise DataError(
+            f"{where}: weight variable {raw.name!r} is not numeric (e.g. {bad.iloc[0]!r}); "
+            "map the file's numeric weight variable in the codebook"
         )
 
 

@@ -24,6 +24,9 @@ from neacovid.errors import ConfigError, DataError
 
 LOCATIONS = ("on_site", "hybrid", "home")
 
+# The columns `derive` adds to the harmonised data.
+DERIVED = ("burnout", "kans", "lonely", "physical", "location", "home_any", "age_group")
+
 DEFAULT_SPEC: dict = {
     "burnout": {
         "items": ["ee1", "ee2", "ee3", "ee4", "ee5"],

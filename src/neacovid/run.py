@@ -17,6 +17,7 @@ from pathlib import Path
 
 from neacovid.config import DEFAULT_CONFIG, REPO, load_config
 from neacovid.errors import ConfigError, NeaCovidError
+from neacovid.indicators import DERIVED
 
 ERROR_PREFIX = "neacovid: error: "
 
@@ -45,6 +46,7 @@ def preflight(config: dict) -> None:
     codebook = load_codebook(data["codebook"])
     for wave in data["waves"]:
         codebook.wave(wave)  # the codebook must map every wave
+    check_table_variables(config, set(DERIVED) | set(codebook.schema))
     if data["source"] == "synthetic":
         return
     for wave in data["waves"]:
@@ -57,6 +59,18 @@ def preflight(config: dict) -> None:
         if not Path(path).is_file():
             raise ConfigError(f"config data.files[{wave!r}]: {path} does not exist; fix the path")
         check_file(path, wave, codebook)
+
+
+def check_table_variables(config: dict, known: set[str]) -> None:
+    """Every indicator and breakdown the tables ask for must exist after `derive`."""
+    tables = config["tables"]
+    for key in ("shares", "means", "breakdowns"):
+        for name in tables[key]:
+            if name not in known:
+                raise ConfigError(
+                    f"config tables.{key}: unknown indicator {name!r}; use one of "
+                    f"{', '.join(sorted(DERIVED))} or a codebook schema variable"
+                )
 
 
 def run_workflow(

@@ -1,0 +1,260 @@
+"""Bad input through the whole workflow (`neacovid run`, what `make report` runs).
+
+Each case feeds one problem and checks: exit status 2, one line on stderr
+naming the file / wave / variable, no traceback, and no tables or report in
+results/. Problems that are not errors (unknown codes, ages outside 15-74,
+zero weights, a domain without respondents) must be counted, not dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pyreadstat
+import pytest
+import yaml
+
+from neacovid.synth import write_waves
+
+REPO = Path(__file__).resolve().parents[1]
+WAVES = ["2019", "2021-11"]
+
+
+@pytest.fixture(scope="module")
+def clean_files(tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("clean")
+    paths = write_waves(out, scale=0.02)
+    return {wave: paths[wave] for wave in WAVES}
+
+
+def neacovid_run(config: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "neacovid.cli", "run", "--configfile", str(config)],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )
+
+
+def setup(tmp: Path, clean: dict, change=None, wave="2021-11", extra=None) -> tuple[Path, Path]:
+    """Copy the clean files into tmp, apply ``change`` to one wave's file."""
+    files = {}
+    for w, src in clean.items():
+        dst = tmp / f"nea_{w}.sav"
+        dst.write_bytes(Path(src).read_bytes())
+        files[w] = str(dst)
+    if change is not None:
+        change(Path(files[wave]))
+    config = {
+        "results_dir": str(tmp / "results"),
+        "data": {"source": "real", "waves": WAVES, "files": files},
+    }
+    for key, value in (extra or {}).items():
+        config[key] = {**config.get(key, {}), **value}
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path, tmp / "results"
+
+
+def rewrite(path: Path, change) -> None:
+    frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
+    frame = change(frame)
+    pyreadstat.write_sav(
+        frame, str(path),
+        variable_value_labels={
+            c: v for c, v in meta.variable_value_labels.items() if c in frame.columns
+        },
+        missing_ranges={c: v for c, v in meta.missing_ranges.items() if c in frame.columns},
+    )
+
+
+def column(path: Path, *fragments: str) -> str:
+    frame, _ = pyreadstat.read_sav(str(path), metadataonly=True)
+    return next(c for c in frame.columns if any(f in c.lower() for f in fragments))
+
+
+def assert_stopped(done, results: Path, *words: str) -> None:
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    for word in words:
+        assert word in lines[0], f"{word!r} not in: {lines[0]}"
+    for produced in ("tables", "report", "analysis.parquet"):
+        assert not (results / produced).exists(), f"{produced} written despite the error"
+    leftovers = [p for p in results.rglob("*.tmp")] if results.exists() else []
+    assert not leftovers
+
+
+# -- errors: the run stops ----------------------------------------------------
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _not_spss(path: Path) -> None:
+    path.write_text("respnr,gewicht\n1,2\n")
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (_truncate, ["nea_2021-11.sav", "2021-11"]),
+        (_not_spss, ["nea_2021-11.sav", "2021-11"]),
+        (_empty, ["nea_2021-11.sav", "2021-11"]),
+    ],
+    ids=["truncated", "not-spss", "empty"],
+)
+def test_unreadable_file(tmp_path, clean_files, change, words):
+    config, results = setup(tmp_path, clean_files, change)
+    assert_stopped(neacovid_run(config), results, *words)
+
+
+@pytest.mark.parametrize(
+    ("problem", "words"),
+    [
+        ("negative", ["negative"]),
+        ("text", ["not numeric", "numeric"]),
+    ],
+)
+def test_bad_weights(tmp_path, clean_files, problem, words):
+    def change(path):
+        weight = column(path, "ophoog")
+
+        def edit(frame):
+            if problem == "negative":
+                frame.loc[frame.index[:3], weight] = -1.0
+            else:
+                frame[weight] = frame[weight].map(lambda v: f"w{v:.0f}")
+            return frame
+
+        rewrite(path, edit)
+
+    config, results = setup(tmp_path, clean_files, change)
+    done = neacovid_run(config)
+    weight = column(Path(tmp_path / "nea_2021-11.sav"), "ophoog")
+    assert_stopped(done, results, "nea_2021-11.sav", "2021-11", weight)
+    assert any(w in done.stderr for w in words)
+
+
+def test_duplicate_panel_ids(tmp_path, clean_files):
+    def change(path):
+        ident = column(path, "panelid")
+
+        def edit(frame):
+            frame.loc[frame.index[1], ident] = frame.loc[frame.index[0], ident]
+            return frame
+
+        rewrite(path, edit)
+
+    config, results = setup(tmp_path, clean_files, change)
+    ident = column(tmp_path / "nea_2021-11.sav", "panelid")
+    assert_stopped(neacovid_run(config), results, "nea_2021-11.sav", "2021-11", ident,
+                   "duplicate")
+
+
+def test_wave_with_zero_respondents(tmp_path, clean_files):
+    config, results = setup(tmp_path, clean_files, lambda p: rewrite(p, lambda f: f.iloc[:0]))
+    assert_stopped(neacovid_run(config), results, "nea_2021-11.sav", "2021-11", "no respondents")
+
+
+def test_codebook_mapping_two_variables_to_one_target(tmp_path, clean_files):
+    codebook = yaml.safe_load((REPO / "workflow/codebook/nea_covid.yaml").read_text())
+    variables = codebook["templates"]["covid"]["variables"]
+    variables["ee_2"] = "ee1"  # ee_1 and ee_2 both -> ee1
+    path = tmp_path / "codebook.yaml"
+    path.write_text(yaml.safe_dump(codebook, sort_keys=False))
+    config, results = setup(tmp_path, clean_files, extra={"data": {"codebook": str(path)}})
+    done = neacovid_run(config)
+    assert_stopped(done, results, "ee1")
+    assert "ee_1" in done.stderr or "ee_2" in done.stderr
+
+
+def test_unknown_code_in_strict_mode(tmp_path, clean_files):
+    def change(path):
+        item = column(path, "eenzaam_2")
+        rewrite(path, lambda f: f.assign(**{item: f[item].where(f.index > 2, 5.0)}))
+
+    config, results = setup(tmp_path, clean_files, change, extra={"data": {"strict": True}})
+    assert_stopped(neacovid_run(config), results, "nea_2021-11.sav", "2021-11", "eenzaam_2",
+                   "strict")
+
+
+def test_lonely_psu_under_fail(tmp_path, clean_files):
+    """One respondent alone in a sector of a wave: no variance under lonely_psu: fail."""
+
+    def change(path):
+        sector = column(path, "sector")
+
+        def edit(frame):
+            frame[sector] = frame[sector].where(frame[sector] != 4, 7)  # empty section D
+            frame.loc[frame.index[0], sector] = 4
+            return frame
+
+        rewrite(path, edit)
+
+    config, results = setup(tmp_path, clean_files, change,
+                            extra={"design": {"lonely_psu": "fail"}})
+    done = neacovid_run(config)
+    assert done.returncode == 2, done.stderr
+    assert "only one PSU" in done.stderr and "2021-11/D" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (results / "tables").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        ({"tables": {"shares": ["burnout", "stress"]}}, ["tables.shares", "stress"]),
+        ({"indicators": {"stress": {"items": ["ee1"]}}}, ["unknown key 'stress'", "indicators"]),
+        ({"design": {"lonely_psu": "drop"}}, ["design.lonely_psu", "drop"]),
+        ({"disclosure": {"min_n": "ten"}}, ["disclosure.min_n"]),
+    ],
+    ids=["unknown-table-indicator", "unknown-indicator", "bad-lonely", "wrong-type"],
+)
+def test_bad_config(tmp_path, clean_files, extra, words):
+    config, results = setup(tmp_path, clean_files, extra=extra)
+    assert_stopped(neacovid_run(config), results, *words)
+
+
+# -- not errors: counted, the run goes on -------------------------------------
+
+
+def test_counted_not_dropped(tmp_path, clean_files):
+    """Unknown codes, ages outside 15-74 and zero weights are excluded or set
+    missing and counted; a wave without answers to an item is an empty cell."""
+
+    def change(path):
+        item = column(path, "eenzaam_2")
+        age = column(path, "leeftijd")
+        weight = column(path, "ophoog")
+
+        def edit(frame):
+            frame.loc[frame.index[:4], item] = 5.0  # not a code of the item
+            frame.loc[frame.index[4:7], age] = 80.0
+            frame.loc[frame.index[7:9], weight] = 0.0
+            return frame
+
+        rewrite(path, edit)
+
+    config, results = setup(tmp_path, clean_files, change)
+    done = neacovid_run(config)
+    assert done.returncode == 0, done.stderr
+    audit = json.loads((results / "harmonized/2021-11.audit.json").read_text())
+    item = column(tmp_path / "nea_2021-11.sav", "eenzaam_2")
+    assert audit["unmapped_codes"][item] == {"5": 4}
+    assert audit["rows_excluded"]["age_outside_15_74"] >= 3
+    assert audit["rows_excluded"]["weight_zero"] == 2
+    assert audit["rows_read"] == audit["rows_kept"] + sum(audit["rows_excluded"].values())
+    future = pd.read_csv(results / "tables/future_hybrid_by_wave.csv", dtype={"wave": str})
+    empty = future[future["wave"] == "2019"]
+    assert len(empty) > 0 and (empty["status"] == "empty").all()
+    provenance = json.loads((results / "provenance.json").read_text())
+    assert provenance["totals"]["rows_excluded"] >= 5
