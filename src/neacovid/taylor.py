@@ -112,3 +112,164 @@ def domain_variance(
     df = (psus_in_domain - strata_in_domain).astype(np.float64)
     df[psus_in_domain == 0] = np.nan
     return DomainVariance(variance=variance, df=df, n_psu=psus_in_domain, n_strata=strata_in_domain)
+
+
+# --------------------------------------------------------------------------
+# Covariances (added for neacovid.compare; the functions above are unchanged)
+# --------------------------------------------------------------------------
+#
+# R survey's svyrecvar on a matrix of influence columns gives, per stratum h,
+#
+#     C_h = f_h n_h/(n_h - 1) * sum_{j in h} (Z_hj - Zbar_h)(Z_hj - Zbar_h)'
+#         = s_h * (sum_j Z_hj Z_hj' - S_h S_h' / n_h),   S_h = sum_j Z_hj,
+#
+# with n_h the PSUs of h in the full design (absent PSUs are zero totals). Per
+# stratum the two terms get a weight: the cross-product weight s_h and the
+# centring weight s_h / n_h. A lonely stratum (n_h = 1) is not centred under
+# "adjust" (cross-product weight s_h, centring 0) and adds nothing otherwise
+# ("remove", "certainty"; "average" leaves it out and scales the sum by
+# strata / strata-that-are-not-lonely, counting the strata of the rows given,
+# as survey's ``onestage`` does). A certainty stratum adds nothing.
+
+
+@dataclass(frozen=True)
+class PairCovariance:
+    covariance: np.ndarray  # (n_pairs,) Cov(estimate of left[k], estimate of right[k])
+    df: np.ndarray  # (n_pairs,) PSUs minus strata with members of left[k] or right[k]
+    n_psu: np.ndarray  # (n_pairs,) PSUs with members of either domain
+    n_strata: np.ndarray  # (n_pairs,) strata with members of either domain
+
+
+def _stratum_weights(bound: BoundDesign) -> tuple[np.ndarray, np.ndarray]:
+    """Per stratum: weight of the PSU cross-products and of the centring term."""
+    scale = np.where(bound.stratum_certainty, 0.0, bound.stratum_scale)
+    n_h = bound.psus_per_stratum.astype(np.float64)
+    lonely = bound.lonely_strata
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = np.where(lonely | (n_h == 0), 0.0, scale / n_h)
+    if bound.design.lonely_psu == "adjust":
+        cross = np.where(lonely, bound.stratum_scale, scale)
+    else:
+        cross = np.where(lonely, 0.0, scale)
+    cross = np.where(bound.stratum_certainty, 0.0, cross)
+    return cross, centre
+
+
+def _average_factor(bound: BoundDesign, strata_present: np.ndarray) -> float:
+    """survey's "average": nstrat / (nstrat - lonely strata), over the given rows."""
+    if bound.design.lonely_psu != "average":
+        return 1.0
+    n_strat = int(strata_present.sum())
+    ok = int((strata_present & ~bound.lonely_strata).sum())
+    return n_strat / ok if ok else np.nan
+
+
+def domain_covariance(
+    bound: BoundDesign,
+    rows: np.ndarray,
+    domain: np.ndarray,
+    influence: np.ndarray,
+    n_domains: int,
+    left: np.ndarray,
+    right: np.ndarray,
+) -> PairCovariance:
+    """Covariances of pairs of domain estimates, as R's ``svyby(covmat=TRUE)``.
+
+    rows, domain, influence: as for `domain_variance`, with one influence
+    value per row (each row belongs to one domain). left, right: domain
+    indices of the pairs wanted; Var(left - right) is
+    ``cov(l, l) + cov(r, r) - 2 cov(l, r)``. Rows of different domains in the
+    same PSU (a panel respondent seen in two waves) make the covariance;
+    the strata add the centring term even when no PSU is shared.
+
+    The PSU-by-domain totals form a sparse matrix Z (PSUs x domains), so all
+    cross-products come from one sparse product Z' W Z: no loop over rows,
+    PSUs or pairs. ``df`` is the df of the design restricted to the rows of
+    the two domains (R: ``degf(design[in_left | in_right, ])``).
+    """
+    from scipy import sparse
+
+    influence = np.asarray(influence, dtype=np.float64).reshape(-1)
+    left = np.asarray(left, dtype=np.intp)
+    right = np.asarray(right, dtype=np.intp)
+    n_strata = bound.n_strata
+
+    if bound.psu_code is None:
+        unit_row = rows
+        n_units = bound.n_rows
+        unit_stratum_all = bound.stratum_code
+    else:
+        unit_row = bound.psu_code[rows]
+        n_units = bound.n_psu
+        unit_stratum_all = bound.psu_stratum
+    # COO -> CSR sums the rows of a PSU within a domain: Z holds PSU totals,
+    # and `count` (same coordinates) tells which PSU x domain cells are used,
+    # even where the total happens to be exactly zero.
+    coords = (unit_row, domain)
+    shape = (n_units, n_domains)
+    z = sparse.coo_array((influence, coords), shape=shape).tocsr()
+    present_unit = sparse.coo_array((np.ones(len(rows)), coords), shape=shape).tocsr()
+    present_unit.data[:] = 1.0  # rows per cell -> cell used
+
+    cross_w, centre_w = _stratum_weights(bound)
+    unit_weight = cross_w[unit_stratum_all]
+    zw = sparse.diags_array(unit_weight) @ z
+    products = (zw.T @ z).tocsr()
+    shared = (present_unit.T @ present_unit).tocsr()
+
+    # Stratum sums of the totals: (n_strata, n_domains), dense.
+    row_stratum = bound.stratum_code[rows]
+    cell = row_stratum * n_domains + domain
+    s = np.bincount(cell, influence, minlength=n_strata * n_domains).reshape(n_strata, n_domains)
+    members = np.bincount(cell, minlength=n_strata * n_domains).reshape(n_strata, n_domains)
+    present = members > 0
+
+    centring = np.einsum("h,hk,hk->k", centre_w, s[:, left], s[:, right])
+    covariance = _pick(products, left, right) - centring
+    covariance *= _average_factor(bound, present.any(axis=1))
+
+    psus = np.asarray(present_unit.sum(axis=0)).reshape(-1)
+    n_psu = psus[left] + psus[right] - np.where(left == right, psus[left], 0)
+    n_psu = n_psu - np.where(left == right, 0, _pick(shared, left, right)).astype(np.int64)
+    n_str = (present[:, left] | present[:, right]).sum(axis=0)
+    df = (n_psu - n_str).astype(np.float64)
+    df[n_psu == 0] = np.nan
+    return PairCovariance(covariance=covariance, df=df, n_psu=n_psu, n_strata=n_str)
+
+
+def _pick(matrix, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Elements (i[k], j[k]) of a sparse CSR matrix, as a dense 1-d array."""
+    if len(i) == 0:
+        return np.zeros(0)
+    return np.asarray(matrix[i, j], dtype=np.float64).reshape(-1)
+
+
+def covariance_matrix(bound: BoundDesign, rows: np.ndarray, influence: np.ndarray) -> np.ndarray:
+    """Full (k x k) covariance of k estimates on one domain (the ``rows``).
+
+    R: ``attr(svymean(cbind(...), design[rows, ]), "var")``, i.e. svyrecvar
+    of the k influence columns on the design restricted to ``rows`` (which
+    keeps the full-design PSU counts).
+    """
+    influence = np.asarray(influence, dtype=np.float64)
+    if influence.ndim == 1:
+        influence = influence[:, None]
+    k = influence.shape[1]
+    if bound.psu_code is None:
+        unit_total = influence
+        unit_stratum = bound.stratum_code[rows]
+    else:
+        unit_code, unit_key = pd.factorize(bound.psu_code[rows])
+        n_units = len(unit_key)
+        unit_total = np.empty((n_units, k))
+        for j in range(k):
+            unit_total[:, j] = np.bincount(unit_code, influence[:, j], minlength=n_units)
+        unit_stratum = bound.psu_stratum[unit_key]
+    cross_w, centre_w = _stratum_weights(bound)
+    products = unit_total.T @ (unit_total * cross_w[unit_stratum][:, None])
+    s = np.empty((bound.n_strata, k))
+    for j in range(k):
+        s[:, j] = np.bincount(unit_stratum, unit_total[:, j], minlength=bound.n_strata)
+    centring = s.T @ (s * centre_w[:, None])
+    present = np.bincount(unit_stratum, minlength=bound.n_strata) > 0
+    return (products - centring) * _average_factor(bound, present)
