@@ -2,8 +2,8 @@
 
 Every method takes arrays of estimates ``p``, their design-based variance
 ``var`` and the domain degrees of freedom ``df`` and returns (low, high).
-Student-t quantiles with the domain df are used throughout, as R does
-(``confint(..., df=degf(design))``).
+Student-t quantiles with the domain df are used throughout, as
+``svyciprop`` does (its ``df = degf(design)`` on the domain's subset).
 
 "wilson" is not in R survey 4.1: it is the Wilson score interval with the
 Kish effective sample size p(1-p)/var and the t quantile in place of z.

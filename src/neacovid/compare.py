@@ -46,9 +46,9 @@ import pandas as pd
 from scipy import stats
 
 from neacovid.ci import check_level, t_quantile
-from neacovid.design import BoundDesign, Design
+from neacovid.design import BoundDesign, Design, as_bound
 from neacovid.errors import DataError
-from neacovid.estimate import _bound, _domains, _require_columns
+from neacovid.estimate import domain_index, require_columns
 from neacovid.taylor import covariance_matrix, domain_covariance, domain_variance
 
 TEST_COLUMNS = [
@@ -92,9 +92,9 @@ def changes(
     A group without observations at either level gives missing numbers.
     """
     check_level(level)
-    bound = _bound(design, data)
+    bound = as_bound(design, data)
     by_cols = _by_list(by)
-    _require_columns(data, [var, over, *by_cols])
+    require_columns(data, [var, over, *by_cols])
     if over == var or over in by_cols:
         raise DataError(
             f"over={over!r} is also the analysis variable or a by column; "
@@ -114,7 +114,7 @@ def changes(
         b = _find_level(over_levels, base, over)
         level_pairs = [(i, b) for i in range(n_levels) if i != b]
 
-    groups = _domains(data, by_cols)
+    groups = domain_index(data, by_cols)
     in_domain = (groups.code >= 0) & (over_code >= 0) & ~np.isnan(x)
     dom = np.where(in_domain, groups.code * n_levels + over_code, -1)
     n_dom = groups.count * n_levels
@@ -161,9 +161,9 @@ def contrast(
     ``p_holm``, ``df``, ``se_independent``, ``n_a``, ``n_b``.
     """
     check_level(level)
-    bound = _bound(design, data)
+    bound = as_bound(design, data)
     by_cols = _by_list(by)
-    _require_columns(data, [var, group, *by_cols])
+    require_columns(data, [var, group, *by_cols])
     if group == var or group in by_cols:
         raise DataError(
             f"group={group!r} is also the analysis variable or a by column; "
@@ -191,7 +191,7 @@ def contrast(
     in_b = col.isin(b_values).to_numpy()
     side = np.where(in_a, 0, np.where(in_b, 1, -1))
 
-    groups = _domains(data, by_cols)
+    groups = domain_index(data, by_cols)
     in_domain = (groups.code >= 0) & (side >= 0) & ~np.isnan(x)
     dom = np.where(in_domain, groups.code * 2 + side, -1)
     left = np.arange(groups.count) * 2
@@ -246,8 +246,8 @@ def chisq(data: pd.DataFrame, design: Design | BoundDesign, row: str, col: str) 
     Returns a `ChisqTest` (frozen dataclass; ``.frame()`` gives a one-row
     DataFrame).
     """
-    bound = _bound(design, data)
-    _require_columns(data, [row, col])
+    bound = as_bound(design, data)
+    require_columns(data, [row, col])
     if row == col:
         raise DataError(f"row and col are both {row!r}; test two different columns")
     r_code, r_levels = pd.factorize(data[row], sort=True)

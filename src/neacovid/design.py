@@ -160,6 +160,20 @@ class BoundDesign:
         return bound
 
 
+def as_bound(design: Design | BoundDesign, data: pd.DataFrame) -> BoundDesign:
+    """Bind ``design`` to ``data``, or check that an already bound one fits it."""
+    if isinstance(design, BoundDesign):
+        if design.n_rows != len(data):
+            raise DataError(
+                f"the bound design has {design.n_rows} rows but the data has {len(data)}; "
+                "bind the design to this data frame (design.bind(data))"
+            )
+        return design
+    if isinstance(design, Design):
+        return design.bind(data)
+    raise TypeError("design must be a neacovid.design.Design")
+
+
 def _preview(values, limit: int = 12) -> str:
     values = [str(v) for v in values]
     more = f", ... ({len(values)} in all)" if len(values) > limit else ""

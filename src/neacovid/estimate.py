@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import special
 
 from neacovid.ci import ProfileInputs, check_level, proportion_ci, t_quantile
-from neacovid.design import BoundDesign, Design
+from neacovid.design import BoundDesign, Design, as_bound
 from neacovid.errors import DataError
 from neacovid.taylor import domain_variance
 
@@ -54,10 +54,10 @@ def shares(
     sum to 1. ``ci`` is a ``svyciprop`` method (see `neacovid.ci.CI_METHODS`).
     """
     check_level(level)
-    bound = _bound(design, data)
-    _require_columns(data, [var])
+    bound = as_bound(design, data)
+    require_columns(data, [var])
     codes, categories = _category_codes(data[var], var)
-    domains = _domains(data, by)
+    domains = domain_index(data, by)
     k = len(categories)
 
     member = (codes >= 0) & (domains.code >= 0)
@@ -116,15 +116,15 @@ def means(
 ) -> pd.DataFrame:
     """Weighted mean of a numeric ``var`` per domain of ``by``, t-based CI."""
     check_level(level)
-    bound = _bound(design, data)
-    _require_columns(data, [var])
+    bound = as_bound(design, data)
+    require_columns(data, [var])
     col = data[var]
     if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
         raise DataError(
             f"column {var!r} is not numeric; means need numbers (use shares for categories)"
         )
     x = col.to_numpy(dtype=np.float64, na_value=np.nan)
-    domains = _domains(data, by)
+    domains = domain_index(data, by)
     member = ~np.isnan(x) & (domains.code >= 0)
     rows = np.flatnonzero(member)
     dom = domains.code[rows]
@@ -164,20 +164,7 @@ def category_label(value) -> str:
     return str(value)
 
 
-def _bound(design: Design | BoundDesign, data: pd.DataFrame) -> BoundDesign:
-    if isinstance(design, BoundDesign):
-        if design.n_rows != len(data):
-            raise DataError(
-                f"the bound design has {design.n_rows} rows but the data has {len(data)}; "
-                "bind the design to this data frame (design.bind(data))"
-            )
-        return design
-    if isinstance(design, Design):
-        return design.bind(data)
-    raise TypeError("design must be a neacovid.design.Design")
-
-
-def _require_columns(data: pd.DataFrame, columns: list[str]) -> None:
+def require_columns(data: pd.DataFrame, columns: list[str]) -> None:
     for c in columns:
         if c not in data.columns:
             shown = ", ".join(map(str, data.columns[:12]))
@@ -201,7 +188,7 @@ def _category_codes(col: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
 
 
 @dataclass(frozen=True)
-class _Domains:
+class DomainIndex:
     code: np.ndarray  # per row, -1 outside every domain (missing by value)
     labels: pd.DataFrame  # one row per domain, the by columns
     count: int
@@ -212,7 +199,7 @@ class _Domains:
         return self.labels.loc[self.labels.index.repeat(repeat)].reset_index(drop=True)
 
 
-def _domains(data: pd.DataFrame, by: str | list[str] | None) -> _Domains:
+def domain_index(data: pd.DataFrame, by: str | list[str] | None) -> DomainIndex:
     """Domains are the combinations of ``by`` values that occur, sorted.
 
     Factorising each column and combining the codes is several times faster
@@ -220,9 +207,9 @@ def _domains(data: pd.DataFrame, by: str | list[str] | None) -> _Domains:
     belong to no domain (as in R's svyby).
     """
     if by is None or by == [] or by == "":
-        return _Domains(np.zeros(len(data), dtype=np.intp), pd.DataFrame(index=[0]), 1)
+        return DomainIndex(np.zeros(len(data), dtype=np.intp), pd.DataFrame(index=[0]), 1)
     by = [by] if isinstance(by, str) else list(by)
-    _require_columns(data, by)
+    require_columns(data, by)
     codes, uniques = [], []
     for c in by:
         code, values = pd.factorize(data[c], sort=True)
@@ -240,7 +227,7 @@ def _domains(data: pd.DataFrame, by: str | list[str] | None) -> _Domains:
     labels = pd.DataFrame(
         {c: values.take(part) for c, values, part in zip(by, uniques, parts, strict=True)}
     )
-    return _Domains(code, labels, len(labels))
+    return DomainIndex(code, labels, len(labels))
 
 
 def _deff(variance, unit_var, n, weighted_n):
