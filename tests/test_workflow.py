@@ -79,6 +79,25 @@ def test_audits_add_up(synthetic_run):
         assert len(kept) == audit["rows_kept"]
 
 
+def test_comparison_tables(synthetic_run):
+    tmp, _, _ = synthetic_run
+    tables = tmp / "results/tables"
+    changes = pd.read_csv(tables / "changes_vs_2019.csv", dtype={"wave": str, "base": str})
+    assert set(changes["base"]) == {"2019"}
+    assert "2019" not in set(changes["wave"])
+    assert {"all", "location", "age_group"} == set(changes["breakdown"])
+    ok = changes[changes["status"] == "ok"]
+    assert (ok["diff"] - (ok["estimate"] - ok["base_estimate"])).abs().max() < 1e-12
+    assert (changes["p_holm"].dropna() >= changes["p_value"].dropna()).all()
+    consecutive = pd.read_csv(tables / "changes_consecutive.csv", dtype=str)
+    assert set(zip(consecutive["base"], consecutive["wave"], strict=True)) >= {
+        ("2019", "2020-06"), ("2021-03", "2021-11")}
+    contrasts = pd.read_csv(tables / "contrasts.csv")
+    assert set(contrasts["contrast"]) == {"home_vs_onsite", "young_vs_older"}
+    test = pd.read_csv(tables / "tests_location_by_age.csv", dtype={"wave": str})
+    assert len(test) == 6 and {"statistic", "ndf", "ddf", "p_value", "p_holm"} <= set(test)
+
+
 def test_tables_for_every_indicator_and_breakdown(synthetic_run):
     tmp, _, _ = synthetic_run
     tables = tmp / "results/tables"
@@ -275,11 +294,14 @@ def test_disclosure_rules_hold_in_every_table(synthetic_run):
     for path in tables:
         table = pd.read_csv(path)
         assert {"status", "reason"} <= set(table.columns), path.name
-        shown = table[table["status"].isin(["ok", "indicative"])]
-        assert (shown["n"] >= rules["min_n"]).all(), path.name
-        assert (shown.loc[shown["n"] < rules["flag_n"], "status"] == "indicative").all()
+        n = table[[c for c in ("n", "base_n", "n_a", "n_b") if c in table]].min(axis=1)
+        shown = table["status"].isin(["ok", "indicative"])
+        assert (n[shown] >= rules["min_n"]).all(), path.name
+        assert (table.loc[shown & (n < rules["flag_n"]), "status"] == "indicative").all()
         hidden = table[table["status"] == "suppressed"]
-        assert hidden[["estimate", "se", "ci_low", "ci_high", "n"]].isna().all().all()
+        numbers = [c for c in ("estimate", "diff", "se", "ci_low", "ci_high", "n", "p_value")
+                   if c in table]
+        assert hidden[numbers].isna().all().all(), path.name
         statuses |= set(table["status"])
     # at scale 0.05 the small cells exist: the rules are really exercised
     assert {"ok", "indicative", "suppressed"} <= statuses

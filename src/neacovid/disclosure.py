@@ -53,6 +53,9 @@ def apply_rules(
     rules: DisclosureRules,
     domain: Sequence[str],
     partition: str | None = None,
+    n_columns: Sequence[str] = ("n",),
+    rse: bool = True,
+    keep: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Return ``table`` with ``status`` and ``reason``, numbers blanked where suppressed.
 
@@ -60,9 +63,14 @@ def apply_rules(
         ``n`` of its rows is the domain's number of respondents.
     partition: the column of ``domain`` whose levels add up to a total that is
         published too (secondary suppression within each group of the others).
+    n_columns: respondent counts behind a cell; a comparison of two domains
+        (n and base_n) is as small as its smaller side.
+    rse: apply the relative-standard-error rule (not for differences, whose
+        RSE is large whenever they are near zero).
+    keep: numeric columns that are not estimates (e.g. the published figure).
     """
     out = table.copy()
-    n = out["n"].to_numpy(dtype=float)
+    n = out[list(n_columns)].astype(float).fillna(0).min(axis=1).to_numpy()
     status = np.full(len(out), OK, dtype=object)
     reason = np.full(len(out), "", dtype=object)
 
@@ -80,21 +88,29 @@ def apply_rules(
         reason[secondary] = f"complement of a suppressed {partition} (derivable from the total)"
 
     live = status == OK
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rse = out["se"].to_numpy(dtype=float) / np.abs(out["estimate"].to_numpy(dtype=float))
     small = live & (n < rules.flag_n)
     status[small] = INDICATIVE
     reason[small] = [f"n={int(v)} < flag_n={rules.flag_n}" for v in n[small]]
-    noisy = live & ~small & (rse > rules.max_rse)
-    status[noisy] = INDICATIVE
-    reason[noisy] = [f"rse={v:.2f} > max_rse={rules.max_rse}" for v in rse[noisy]]
+    if rse:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = out["se"].to_numpy(dtype=float) / np.abs(
+                out["estimate"].to_numpy(dtype=float)
+            )
+        noisy = live & ~small & (ratio > rules.max_rse)
+        status[noisy] = INDICATIVE
+        reason[noisy] = [f"rse={v:.2f} > max_rse={rules.max_rse}" for v in ratio[noisy]]
 
-    present = [c for c in NUMBERS if c in out.columns]
-    out.loc[status == SUPPRESSED, present] = np.nan
+    numbers = [
+        c for c in out.columns
+        if c not in domain and c not in keep and pd.api.types.is_numeric_dtype(out[c])
+    ]
+    out[numbers] = out[numbers].astype(float)
+    out.loc[status == SUPPRESSED, numbers] = np.nan
     if "weighted_n" in out.columns and rules.round_weighted_n > 1:
         step = rules.round_weighted_n
         out["weighted_n"] = (out["weighted_n"] / step).round() * step
-    out["n"] = out["n"].astype("Int64")
+    for c in n_columns:
+        out[c] = out[c].round().astype("Int64")
     out["status"] = status
     out["reason"] = reason
     return out
@@ -131,7 +147,8 @@ def output_check(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         flagged = table[table["status"].isin([SUPPRESSED, INDICATIVE])]
         key_columns = [
             c for c in flagged.columns
-            if c not in {*NUMBERS, "status", "reason"} and not c.startswith("p_")
+            if c not in {*NUMBERS, "status", "reason"}
+            and not pd.api.types.is_numeric_dtype(table[c])
         ]
         for _, row in flagged.iterrows():
             cell = "; ".join(f"{c}={row[c]}" for c in key_columns if pd.notna(row[c]))

@@ -30,6 +30,7 @@ EXIT_USER_ERROR = 2
 # Every wave is a separate stratified sample: its sampling strata are the
 # sectors within that wave. The analysis file carries that combination.
 WAVE_STRATUM = "wave_stratum"
+PANEL_STRATUM = "panel_stratum"
 
 
 def run_step(step: Callable[..., None], log_file: str | None = None, **kwargs) -> None:
@@ -85,6 +86,12 @@ def indicators(harmonized: Sequence[str], spec: Mapping, output: str) -> None:
     stacked = pd.concat([pd.read_parquet(p) for p in harmonized], ignore_index=True)
     analysis = derive(stacked, spec)
     analysis[WAVE_STRATUM] = analysis["wave"].astype(str) + "/" + analysis["stratum"].astype(str)
+    # For comparisons across waves a respondent is one PSU in one stratum: the
+    # stratum of the wave in which the panel sampled them (their first).
+    order = analysis["wave"].astype(str).rank(method="dense")
+    first = analysis.assign(_order=order).sort_values(["resp_id", "_order"], kind="stable")
+    panel = first.drop_duplicates("resp_id").set_index("resp_id")["stratum"]
+    analysis[PANEL_STRATUM] = analysis["resp_id"].map(panel)
     with atomic_path(output) as tmp:
         analysis.to_parquet(tmp, index=False)
     log.info("analysis data: %d rows, %d columns", *analysis.shape)
@@ -136,17 +143,55 @@ def key_figures(
     data = pd.read_parquet(analysis)
     figures = pd.read_csv(published, dtype={"wave": str, "category": str})
     table = compute(data, design_from_config(design), figures, populations, ci, level)
-    table = apply_rules(table, DisclosureRules.from_config(disclosure), ["wave", "population"])
+    table = apply_rules(
+        table, DisclosureRules.from_config(disclosure), ["wave", "population"],
+        keep=["published", "within_ci"],
+    )
     table["within_ci"] = table["within_ci"].where(table["status"] != "suppressed")
     write_csv(table, output)
     agree = int(table["within_ci"].sum())
     log.info("key figures: %d of %d published figures inside this run's CI", agree, len(table))
 
 
+def compare(
+    analysis: str,
+    design: Mapping,
+    spec: Mapping,
+    level: float,
+    disclosure: Mapping,
+    outputs: Mapping[str, str],
+) -> None:
+    """Changes vs the base wave and between consecutive waves, group contrasts,
+    and the location x age test, on the panel design (respondent = PSU)."""
+    from neacovid.disclosure import DisclosureRules, apply_rules
+    from neacovid.tables import change_table, chisq_table, contrast_table
+
+    data = pd.read_parquet(analysis)
+    panel = design_from_config(design)
+    rules = DisclosureRules.from_config(disclosure)
+    bound = panel.bind(data)
+    indicators = list(spec["indicators"])
+    breakdowns = list(spec["breakdowns"])
+    for name, base in (("changes_vs_base", str(spec["base"])), ("changes_consecutive", None)):
+        table = change_table(data, bound, indicators, breakdowns, base, level)
+        table = apply_rules(table, rules, ["indicator", "breakdown", "group", "wave", "base"],
+                            n_columns=["n", "base_n"], rse=False)
+        write_csv(table, outputs[name])
+    table = contrast_table(data, bound, indicators, spec["contrasts"], level)
+    table = apply_rules(table, rules, ["indicator", "contrast", "wave", "location"],
+                        n_columns=["n_a", "n_b"], rse=False)
+    write_csv(table, outputs["contrasts"])
+    test = spec["test"]
+    table = chisq_table(data, bound, test["row"], test["col"], test["by"])
+    write_csv(apply_rules(table, rules, [test["by"]], rse=False), outputs["test"])
+    log.info("comparisons written: %s", ", ".join(outputs.values()))
+
+
 def output_check(tables: Sequence[str], output: str) -> None:
     from neacovid.disclosure import output_check as collect
 
-    frames = {Path(p).stem: pd.read_csv(p, dtype=str, keep_default_na=False) for p in tables}
+    text = {c: str for c in ("wave", "base", "category", "group", "a", "b")}
+    frames = {Path(p).stem: pd.read_csv(p, dtype=text) for p in tables}
     check = collect(frames)
     write_csv(check, output)
     log.info("output check: %d suppressed, %d indicative cells",

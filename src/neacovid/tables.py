@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from neacovid.design import BoundDesign, Design
+from neacovid.design import BoundDesign, Design, as_bound
 from neacovid.errors import ConfigError
 from neacovid.estimate import category_label, means, shares
 
@@ -88,3 +88,94 @@ def estimate_tables(
 ) -> dict[str, pd.DataFrame]:
     bound = design.bind(analysis)
     return {spec.name: estimate_table(analysis, bound, spec, ci, level) for spec in specs}
+
+
+# -- comparisons (panel design: respondents are PSUs shared across waves) ------
+
+
+def change_table(
+    analysis: pd.DataFrame,
+    design: Design | BoundDesign,
+    indicators: Sequence[str],
+    breakdowns: Sequence[str],
+    base: str | None,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Every indicator's change between waves: overall and per breakdown group.
+
+    ``base`` a wave: every wave against it; None: each wave against the
+    previous one. One long table (``breakdown``/``group`` say which rows are
+    overall, by location, by age group), Holm-adjusted over the whole table.
+    """
+    from neacovid.compare import changes, holm
+
+    bound = as_bound(design, analysis)
+    parts = []
+    for indicator in indicators:
+        for breakdown in [None, *breakdowns]:
+            if breakdown == indicator:
+                continue
+            table = changes(analysis, bound, indicator, over="wave", base=base,
+                            by=breakdown, level=level)
+            group = table.pop(breakdown) if breakdown else pd.Series("all", index=table.index)
+            table.insert(0, "group", group.astype(str))
+            table.insert(0, "breakdown", breakdown or "all")
+            table.insert(0, "indicator", indicator)
+            parts.append(table)
+    out = pd.concat(parts, ignore_index=True)
+    out["p_holm"] = holm(out["p_value"].to_numpy())
+    return out
+
+
+def contrast_table(
+    analysis: pd.DataFrame,
+    design: Design | BoundDesign,
+    indicators: Sequence[str],
+    contrasts: Sequence[Mapping],
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Group contrasts (e.g. home workers vs on-site) per indicator, Holm over the table."""
+    from neacovid.compare import contrast, holm
+
+    bound = as_bound(design, analysis)
+    parts = []
+    for spec in contrasts:
+        for indicator in indicators:
+            if indicator == spec["group"]:
+                continue
+            table = contrast(analysis, bound, indicator, spec["group"], spec["a"], spec["b"],
+                             by=list(spec["by"]), level=level)
+            table.insert(0, "group", spec["group"])
+            table.insert(0, "contrast", spec["name"])
+            table.insert(0, "indicator", indicator)
+            parts.append(table)
+    out = pd.concat(parts, ignore_index=True)
+    out["p_holm"] = holm(out["p_value"].to_numpy())
+    by = list(dict.fromkeys(c for spec in contrasts for c in spec["by"]))
+    head = ["indicator", "contrast", "group", *by]
+    return out[head + [c for c in out.columns if c not in head]]
+
+
+def chisq_table(
+    analysis: pd.DataFrame,
+    design: Design | BoundDesign,
+    row: str,
+    col: str,
+    by: str,
+) -> pd.DataFrame:
+    """Rao-Scott F test of independence of ``row`` and ``col`` within each ``by`` level."""
+    from neacovid.compare import chisq, holm
+
+    bound = as_bound(design, analysis)
+    rows = []
+    for level in sorted(analysis[by].dropna().unique()):
+        inside = analysis[by] == level
+        # The test's domain: respondents of this level; the others keep the design.
+        masked = analysis.assign(**{row: analysis[row].where(inside)})
+        test = chisq(masked, bound, row, col)
+        rows.append({by: level, "row": row, "col": col, "statistic": test.statistic,
+                     "ndf": test.ndf, "ddf": test.ddf, "p_value": test.p_value,
+                     "n": int((inside & analysis[row].notna() & analysis[col].notna()).sum())})
+    out = pd.DataFrame(rows)
+    out["p_holm"] = holm(out["p_value"].to_numpy())
+    return out

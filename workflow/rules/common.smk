@@ -74,11 +74,20 @@ def table_names():
     return [spec.name for spec in specs]
 
 
+COMPARE_OUTPUTS = {
+    "changes_vs_base": f"{RESULTS}/tables/changes_vs_{config['compare']['base']}.csv",
+    "changes_consecutive": f"{RESULTS}/tables/changes_consecutive.csv",
+    "contrasts": f"{RESULTS}/tables/contrasts.csv",
+    "test": f"{RESULTS}/tables/tests_location_by_age.csv",
+}
+
+
 def all_outputs():
     return [
         f"{RESULTS}/analysis.parquet",
         *expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
         f"{RESULTS}/tables/kerncijfers.csv",
+        *COMPARE_OUTPUTS.values(),
         f"{RESULTS}/output_check.csv",
         f"{RESULTS}/provenance.json",
         *expand(f"{RESULTS}/report/{{lang}}/index.html", lang=config["report"]["languages"]),

@@ -46,10 +46,32 @@ rule key_figures:
         "../scripts/key_figures.py"
 
 
+rule compare:
+    input:
+        f"{RESULTS}/analysis.parquet",
+    output:
+        **{
+            name: report(path, caption="../report/compare.rst", category="Comparisons")
+            for name, path in COMPARE_OUTPUTS.items()
+        },
+    params:
+        design=config["compare"]["design"],
+        spec=config["compare"],
+        level=config["tables"]["level"],
+        disclosure=config["disclosure"],
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/compare.log",
+    script:
+        "../scripts/compare.py"
+
+
 rule output_check:
     input:
         expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
         f"{RESULTS}/tables/kerncijfers.csv",
+        *COMPARE_OUTPUTS.values(),
     output:
         report(
             f"{RESULTS}/output_check.csv",

@@ -1,0 +1,51 @@
+# Report figures (plotnine): per language, every figure as SVG and 300-dpi PNG, and
+# figures.json with each figure's title, caption and alt text for the report.
+# The change-vs-2019 forest plot (neacovid.figures.changes_figure) is not drawn yet:
+# it waits for the compare rule's change tables.
+from neacovid.figures import FIGURE_NAMES
+
+FIGURES = config["figures"]
+FIGURE_TABLES = {
+    breakdown: [f"{indicator}_by_{breakdown}" for indicator in FIGURES["indicators"]]
+    for breakdown in ("location", "age_group")
+}
+_missing_tables = sorted(
+    {"location_by_wave", *FIGURE_TABLES["location"], *FIGURE_TABLES["age_group"]}
+    - set(table_names())
+)
+if _missing_tables:
+    raise WorkflowError(
+        f"config.yaml figures: the figures need table {_missing_tables[0]}.csv, which "
+        "tables: does not make; list location and figures.indicators in tables.shares "
+        "and location and age_group in tables.breakdowns"
+    )
+
+
+rule figures:
+    input:
+        location=f"{RESULTS}/tables/location_by_wave.csv",
+        by_location=expand(f"{RESULTS}/tables/{{name}}.csv", name=FIGURE_TABLES["location"]),
+        by_age_group=expand(f"{RESULTS}/tables/{{name}}.csv", name=FIGURE_TABLES["age_group"]),
+        key_figures=f"{RESULTS}/tables/kerncijfers.csv",
+    output:
+        svg=report(
+            expand(f"{RESULTS}/figures/{{{{lang}}}}/{{name}}.svg", name=FIGURE_NAMES),
+            caption="../report/figures.rst",
+            category="Figures",
+            subcategory="{lang}",
+        ),
+        png=expand(f"{RESULTS}/figures/{{{{lang}}}}/{{name}}.png", name=FIGURE_NAMES),
+        manifest=f"{RESULTS}/figures/{{lang}}/figures.json",
+    params:
+        out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
+        source=DATA["source"],
+        reference_wave=FIGURES["reference_wave"],
+        highlight_age_group=FIGURES["highlight_age_group"],
+    wildcard_constraints:
+        lang="|".join(config["report"]["languages"]),
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/figures_{{lang}}.log",
+    script:
+        "../scripts/figures.py"

@@ -1,0 +1,14 @@
+# Thin: changes between waves, contrasts, tests on the panel design (neacovid.tables).
+from neacovid.pipeline import compare, run_step
+
+smk = snakemake  # noqa: F821 (injected by Snakemake)
+run_step(
+    compare,
+    log_file=smk.log[0],
+    analysis=smk.input[0],
+    design=smk.params.design,
+    spec=smk.params.spec,
+    level=smk.params.level,
+    disclosure=smk.params.disclosure,
+    outputs=dict(smk.output.items()),
+)
