@@ -151,15 +151,15 @@ def test_lonely_psu_fail_refuses_the_design():
 @pytest.mark.parametrize("lonely", ["remove", "certainty", "adjust", "average"])
 @pytest.mark.parametrize("fpc", [None, "N_psu"])
 def test_design_covariance_diagonal_equals_domain_variance(lonely, fpc):
-    # The covariance routine of models.py against taylor.domain_variance (the
+    # taylor.covariance_matrix (the models' sandwich meat) against domain_variance (the
     # estimators' variance) on the complete rows as one domain.
-    from neacovid.taylor import domain_variance
+    from neacovid.taylor import covariance_matrix, domain_variance
 
     data = _data("models")
     bound = Design("w", strata="stratum", psu="psu", fpc=fpc, lonely_psu=lonely).bind(data)
     rows = np.flatnonzero(data[["burnout", "location", "hours"]].notna().all(axis=1).to_numpy())
     values = np.random.default_rng(7).normal(size=(len(rows), 4)) + [0, 5, -3, 50]
-    cov, df = models._design_covariance(bound, rows, values)
+    cov, df = covariance_matrix(bound, rows, values)
     dv = domain_variance(bound, rows, np.zeros(len(rows), dtype=np.intp), values, 1)
     np.testing.assert_allclose(np.diag(cov), dv.variance[0], rtol=1e-11)
     assert df == dv.df[0]

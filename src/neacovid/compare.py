@@ -279,7 +279,7 @@ def chisq(data: pd.DataFrame, design: Design | BoundDesign, row: str, col: str) 
     scaled = w / total
     influence = -np.outer(scaled, p)
     influence[np.arange(len(rows)), cell] += scaled
-    v = covariance_matrix(bound, rows, influence)
+    v, _ = covariance_matrix(bound, rows, influence)
 
     n_total = len(data)  # R: Ntotal = nrow(model.matrix(...)), NA rows included
     observed = table * n_total

@@ -59,8 +59,9 @@ from formulaic.errors import FactorEvaluationError, FormulaicError
 from scipy import linalg, special, stats
 
 from neacovid.ci import check_level, t_quantile
-from neacovid.design import BoundDesign, Design
+from neacovid.design import BoundDesign, Design, as_bound
 from neacovid.errors import DataError, NeaCovidError
+from neacovid.taylor import covariance_matrix
 
 MODEL_COLUMNS = [
     "term",
@@ -123,7 +124,7 @@ def logit(
     (aliased terms), SeparationError, ConvergenceError.
     """
     check_level(level)
-    bound = _bound(design, data)
+    bound = as_bound(design, data)
     md = _model_data(data, formula)
     w = bound.weights[md.rows]
     fit = _fit(md, w)
@@ -132,7 +133,7 @@ def logit(
     # residual * working weight = x_i w_i (y_i - mu_i). With the inverse
     # information of the same (mean-1) weights, the scale of w cancels.
     estfun = md.X * (fit.weights * (md.y - fit.mu))[:, None]
-    meat, design_df = _design_covariance(bound, md.rows, estfun)
+    meat, design_df = covariance_matrix(bound, md.rows, estfun)
     vcov = fit.inverse_information @ meat @ fit.inverse_information
     vcov = (vcov + vcov.T) / 2
 
@@ -541,75 +542,3 @@ def _inverse_information(gram: _Gram, working: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- variance
-
-
-def _design_covariance(
-    bound: BoundDesign, rows: np.ndarray, values: np.ndarray
-) -> tuple[np.ndarray, int]:
-    """Covariance of the column totals of ``values`` (rows ``rows``) under the
-    design, and the df of the design restricted to those rows.
-
-    R: ``svyrecvar(values, design[rows, ])``. Per stratum h with n_h PSUs in
-    the *full* design (PSUs without rows here are zero totals):
-
-        f_h n_h/(n_h - 1) * sum_j (Z_hj - Zbar_h)(Z_hj - Zbar_h)',  Zbar_h = S_h / n_h,
-
-    computed centred (not as sum Z Z' - S S'/n) so that large stratum means do
-    not cost digits. Lonely strata (one PSU in the full design): "adjust"
-    does not centre the PSU (R: deviation from 0), "remove"/"certainty" add
-    nothing, "average" leaves them out and scales the sum by
-    strata / non-lonely strata (strata with rows here). Strata with a
-    sampling fraction ~1 add nothing.
-    """
-    k = values.shape[1]
-    if bound.psu_code is None:
-        totals = values
-        unit_stratum = bound.stratum_code[rows]
-    else:
-        code, units = pd.factorize(bound.psu_code[rows])
-        totals = np.empty((len(units), k))
-        for j in range(k):
-            totals[:, j] = np.bincount(code, values[:, j], minlength=len(units))
-        unit_stratum = bound.psu_stratum[units]
-
-    n_strata = bound.n_strata
-    n_h = bound.psus_per_stratum.astype(np.float64)
-    units_here = np.bincount(unit_stratum, minlength=n_strata)
-    present = units_here > 0
-    sums = np.empty((n_strata, k))
-    for j in range(k):
-        sums[:, j] = np.bincount(unit_stratum, totals[:, j], minlength=n_strata)
-    mean = sums / n_h[:, None]
-
-    lonely = bound.lonely_strata
-    scale = bound.stratum_scale.copy()
-    if bound.design.lonely_psu == "adjust":
-        mean[lonely] = 0.0
-    else:
-        scale[lonely] = 0.0
-    scale[bound.stratum_certainty] = 0.0
-
-    deviation = totals - mean[unit_stratum]
-    cov = deviation.T @ (deviation * scale[unit_stratum][:, None])
-    absent = np.where(present, (n_h - units_here) * scale, 0.0)
-    cov += mean.T @ (mean * absent[:, None])
-    cov = (cov + cov.T) / 2
-    if bound.design.lonely_psu == "average":
-        n_present = int(present.sum())
-        ok = int((present & ~lonely).sum())
-        cov *= n_present / ok if ok else np.nan
-    df = len(totals) - int(present.sum())
-    return cov, df
-
-
-def _bound(design: Design | BoundDesign, data: pd.DataFrame) -> BoundDesign:
-    if isinstance(design, BoundDesign):
-        if design.n_rows != len(data):
-            raise DataError(
-                f"the bound design has {design.n_rows} rows but the data has {len(data)}; "
-                "bind the design to this data frame (design.bind(data))"
-            )
-        return design
-    if isinstance(design, Design):
-        return design.bind(data)
-    raise TypeError("design must be a neacovid.design.Design")

@@ -244,32 +244,60 @@ def _pick(matrix, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     return np.asarray(matrix[i, j], dtype=np.float64).reshape(-1)
 
 
-def covariance_matrix(bound: BoundDesign, rows: np.ndarray, influence: np.ndarray) -> np.ndarray:
-    """Full (k x k) covariance of k estimates on one domain (the ``rows``).
+def covariance_matrix(
+    bound: BoundDesign, rows: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, int]:
+    """Covariance of the column totals of ``values`` (rows ``rows``) under the
+    design, and the df of the design restricted to those rows.
 
-    R: ``attr(svymean(cbind(...), design[rows, ]), "var")``, i.e. svyrecvar
-    of the k influence columns on the design restricted to ``rows`` (which
-    keeps the full-design PSU counts).
+    R: ``svyrecvar(values, design[rows, ])``. Per stratum h with n_h PSUs in
+    the *full* design (PSUs without rows here are zero totals):
+
+        f_h n_h/(n_h - 1) * sum_j (Z_hj - Zbar_h)(Z_hj - Zbar_h)',  Zbar_h = S_h / n_h,
+
+    computed centred (not as sum Z Z' - S S'/n) so that large stratum means do
+    not cost digits. Lonely strata (one PSU in the full design): "adjust"
+    does not centre the PSU (R: deviation from 0), "remove"/"certainty" add
+    nothing, "average" leaves them out and scales the sum by
+    strata / non-lonely strata (strata with rows here). Strata with a
+    sampling fraction ~1 add nothing.
     """
-    influence = np.asarray(influence, dtype=np.float64)
-    if influence.ndim == 1:
-        influence = influence[:, None]
-    k = influence.shape[1]
+    k = values.shape[1]
     if bound.psu_code is None:
-        unit_total = influence
+        totals = values
         unit_stratum = bound.stratum_code[rows]
     else:
-        unit_code, unit_key = pd.factorize(bound.psu_code[rows])
-        n_units = len(unit_key)
-        unit_total = np.empty((n_units, k))
+        code, units = pd.factorize(bound.psu_code[rows])
+        totals = np.empty((len(units), k))
         for j in range(k):
-            unit_total[:, j] = np.bincount(unit_code, influence[:, j], minlength=n_units)
-        unit_stratum = bound.psu_stratum[unit_key]
-    cross_w, centre_w = _stratum_weights(bound)
-    products = unit_total.T @ (unit_total * cross_w[unit_stratum][:, None])
-    s = np.empty((bound.n_strata, k))
+            totals[:, j] = np.bincount(code, values[:, j], minlength=len(units))
+        unit_stratum = bound.psu_stratum[units]
+
+    n_strata = bound.n_strata
+    n_h = bound.psus_per_stratum.astype(np.float64)
+    units_here = np.bincount(unit_stratum, minlength=n_strata)
+    present = units_here > 0
+    sums = np.empty((n_strata, k))
     for j in range(k):
-        s[:, j] = np.bincount(unit_stratum, unit_total[:, j], minlength=bound.n_strata)
-    centring = s.T @ (s * centre_w[:, None])
-    present = np.bincount(unit_stratum, minlength=bound.n_strata) > 0
-    return (products - centring) * _average_factor(bound, present)
+        sums[:, j] = np.bincount(unit_stratum, totals[:, j], minlength=n_strata)
+    mean = sums / n_h[:, None]
+
+    lonely = bound.lonely_strata
+    scale = bound.stratum_scale.copy()
+    if bound.design.lonely_psu == "adjust":
+        mean[lonely] = 0.0
+    else:
+        scale[lonely] = 0.0
+    scale[bound.stratum_certainty] = 0.0
+
+    deviation = totals - mean[unit_stratum]
+    cov = deviation.T @ (deviation * scale[unit_stratum][:, None])
+    absent = np.where(present, (n_h - units_here) * scale, 0.0)
+    cov += mean.T @ (mean * absent[:, None])
+    cov = (cov + cov.T) / 2
+    if bound.design.lonely_psu == "average":
+        n_present = int(present.sum())
+        ok = int((present & ~lonely).sum())
+        cov *= n_present / ok if ok else np.nan
+    df = len(totals) - int(present.sum())
+    return cov, df
