@@ -11,6 +11,7 @@ configfile: "config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/estimate.smk"
+include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -187,6 +187,28 @@ def compare(
     log.info("comparisons written: %s", ", ".join(outputs.values()))
 
 
+def figures(
+    location_table: str,
+    location_tables: Sequence[str],
+    age_group_tables: Sequence[str],
+    key_figures: str,
+    language: str,
+    data_source: str,
+    out_dir: str,
+    manifest: str,
+    reference_wave: str,
+    highlight_age_group: str | None,
+) -> None:
+    from neacovid.figures import figures_step
+
+    figures_step(
+        location_table=location_table, location_tables=location_tables,
+        age_group_tables=age_group_tables, key_figures=key_figures, language=language,
+        data_source=data_source, out_dir=out_dir, manifest=manifest,
+        reference_wave=reference_wave, highlight_age_group=highlight_age_group,
+    )
+
+
 def output_check(tables: Sequence[str], output: str) -> None:
     from neacovid.disclosure import output_check as collect
 

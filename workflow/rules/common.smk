@@ -91,4 +91,5 @@ def all_outputs():
         f"{RESULTS}/output_check.csv",
         f"{RESULTS}/provenance.json",
         *expand(f"{RESULTS}/report/{{lang}}/index.html", lang=config["report"]["languages"]),
+        *expand(f"{RESULTS}/figures/{{lang}}/figures.json", lang=config["report"]["languages"]),
     ]

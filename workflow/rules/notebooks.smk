@@ -5,14 +5,11 @@ NOTEBOOK_DIR = os.path.join(workflow.basedir, "notebooks")
 NOTEBOOKS = config["notebooks"]
 
 
-def _check_notebooks():
-    try:
-        check_notebooks(NOTEBOOKS["names"], NOTEBOOKS["parameters"], NOTEBOOK_DIR)
-    except ConfigError as err:
-        raise WorkflowError(str(err)) from None
-
-
-_check_notebooks()
+# Names and parameters against the notebooks, before any job runs.
+try:
+    check_notebooks(NOTEBOOKS["names"], NOTEBOOKS["parameters"], NOTEBOOK_DIR)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
 
 
 rule notebook:
