@@ -106,7 +106,8 @@ def changes_table(breakdown: str | None = "location") -> pd.DataFrame:
                        "base_estimate": 0.17, "diff": diff, "se": se,
                        "ci_low": diff - 1.96 * se, "ci_high": diff + 1.96 * se,
                        "p_value": 0.5 if g == 0 else 0.001,
-                       "p_holm": 0.9 if g == 0 else 0.004, "df": 900.0}
+                       "p_holm": 0.9 if g == 0 else 0.004, "df": 900.0,
+                       "n": 900, "base_n": 5000}
                 if breakdown:
                     row[breakdown] = group
                 rows.append(row)
@@ -146,6 +147,12 @@ def step_output(tmp_path_factory):
         by_age[by_age["indicator"] == indicator].to_csv(
             tables / f"{indicator}_by_age_group.csv", index=False)
     key_table().to_csv(tables / "kerncijfers.csv", index=False)
+    # The pipeline's long change table: overall rows and rows by location.
+    overall = changes_table(None).assign(breakdown="all", group="all")
+    local = changes_table("location")
+    local = local.assign(breakdown="location", group=local.pop("location"))
+    pd.concat([overall, local]).assign(base="2019").to_csv(
+        tables / "changes_vs_2019.csv", index=False)
 
     records: list[logging.LogRecord] = []
 
@@ -167,6 +174,7 @@ def step_output(tmp_path_factory):
                     age_group_tables=[str(tables / f"{i}_by_age_group.csv")
                                       for i in ["burnout", "lonely"]],
                     key_figures=str(tables / "kerncijfers.csv"),
+                    changes=str(tables / "changes_vs_2019.csv"),
                     language=lang,
                     data_source="synthetic",
                     out_dir=str(tmp / lang),

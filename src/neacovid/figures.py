@@ -70,7 +70,7 @@ log = logging.getLogger("neacovid")
 LANGUAGES = ("nl", "en")
 # The figures the `figures` rule writes per language, in report order.
 FIGURE_NAMES = ("location_by_wave", "indicators_by_location", "indicators_by_age_group",
-                "key_figures")
+                "changes", "changes_by_location", "key_figures")
 FORMATS = ("svg", "png")
 DPI = 300
 FONT = "DejaVu Sans"  # ships with matplotlib: no font look-up fails on a bare machine
@@ -1177,9 +1177,17 @@ def build_figures(
     highlight_age_group: str | None = "15-24",
     indicators: Sequence[str] | None = None,
     table_names: Mapping[str, Sequence[str]] | None = None,
+    changes: pd.DataFrame | None = None,
 ) -> list[Figure]:
-    """The figures of FIGURE_NAMES, in that order, from the tables as frames."""
+    """The figures of FIGURE_NAMES, in that order, from the tables as frames.
+
+    ``changes``: the pipeline's long change table (changes_vs_<base>.csv); its
+    forest plots (overall and by location) show the shares in ``indicators``.
+    """
     names = dict(table_names or {})
+    changes_name = (names.get("changes") or ["changes.csv"])[0]
+    if changes is None:
+        raise DataError("build_figures needs the change table for the forest plots")
     figures = [
         location_figure(location, language, data_source,
                         *names.get("location", ["location_by_wave.csv"])),
@@ -1187,6 +1195,10 @@ def build_figures(
                           None, indicators, names.get("by_location", ())),
         indicators_figure(by_age_group, "age_group", language, data_source, reference_wave,
                           highlight_age_group, indicators, names.get("by_age_group", ())),
+        changes_figure(changes, language, data_source, reference_wave,
+                       table_name=changes_name, indicators=indicators),
+        changes_figure(changes, language, data_source, reference_wave, breakdown="location",
+                       table_name=changes_name, indicators=indicators),
         key_figures_figure(key_figures, language, data_source,
                            *names.get("key_figures", ["kerncijfers.csv"])),
     ]
@@ -1199,6 +1211,7 @@ def figures_step(
     location_tables: Sequence[str],
     age_group_tables: Sequence[str],
     key_figures: str,
+    changes: str,
     language: str,
     data_source: str,
     out_dir: str,
@@ -1218,7 +1231,9 @@ def figures_step(
             "by_location": [Path(p).name for p in location_tables],
             "by_age_group": [Path(p).name for p in age_group_tables],
             "key_figures": [Path(key_figures).name],
+            "changes": [Path(changes).name],
         },
+        changes=read_table(changes),
     )
     entries = [save_figure(f, out_dir) for f in figures]
     write_manifest(entries, language, manifest)

@@ -192,6 +192,7 @@ def figures(
     location_tables: Sequence[str],
     age_group_tables: Sequence[str],
     key_figures: str,
+    changes: str,
     language: str,
     data_source: str,
     out_dir: str,
@@ -203,7 +204,8 @@ def figures(
 
     figures_step(
         location_table=location_table, location_tables=location_tables,
-        age_group_tables=age_group_tables, key_figures=key_figures, language=language,
+        age_group_tables=age_group_tables, key_figures=key_figures, changes=changes,
+        language=language,
         data_source=data_source, out_dir=out_dir, manifest=manifest,
         reference_wave=reference_wave, highlight_age_group=highlight_age_group,
     )

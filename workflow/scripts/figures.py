@@ -9,6 +9,7 @@ run_step(
     location_tables=list(smk.input.by_location),
     age_group_tables=list(smk.input.by_age_group),
     key_figures=smk.input.key_figures,
+    changes=smk.input.changes,
     language=smk.wildcards.lang,
     data_source=smk.params.source,
     out_dir=smk.params.out_dir,
