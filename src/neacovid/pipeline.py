@@ -187,6 +187,29 @@ def compare(
     log.info("comparisons written: %s", ", ".join(outputs.values()))
 
 
+def models(
+    analysis: str,
+    design: Mapping,
+    covariates: Sequence[str],
+    references: Mapping[str, str],
+    level: float,
+    disclosure: Mapping,
+    outputs: Mapping[str, str],
+) -> None:
+    """Adjusted logistic regressions, one table per indicator (odds ratios)."""
+    from neacovid.disclosure import DisclosureRules, apply_rules
+    from neacovid.tables import model_table
+
+    data = pd.read_parquet(analysis)
+    bound = design_from_config(design).bind(data)
+    rules = DisclosureRules.from_config(disclosure)
+    for indicator, output in outputs.items():
+        table = model_table(data, bound, indicator, covariates, level, references)
+        table = apply_rules(table, rules, ["indicator", "term"], rse=False)
+        write_csv(table, output)
+        log.info("model %s: %d terms, n = %s", indicator, len(table), table["n"].iloc[0])
+
+
 def figures(
     location_table: str,
     location_tables: Sequence[str],

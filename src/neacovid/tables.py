@@ -7,6 +7,7 @@ from config.yaml's ``tables:`` section.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -179,3 +180,48 @@ def chisq_table(
     out = pd.DataFrame(rows)
     out["p_holm"] = holm(out["p_value"].to_numpy())
     return out
+
+
+# -- adjusted models -------------------------------------------------------------
+
+_FACTOR_TERM = re.compile(r"^C\((?P<var>[A-Za-z_][A-Za-z0-9_]*).*\)\[T\.(?P<level>.*)\]$")
+
+
+def model_table(
+    analysis: pd.DataFrame,
+    design: Design | BoundDesign,
+    outcome: str,
+    covariates: Sequence[str],
+    level: float = 0.95,
+    references: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Logistic regression of ``outcome`` on factor ``covariates`` (odds ratios).
+
+    Every covariate enters as a factor; its reference level is the one in
+    ``references``, else the first sorted level. ``n`` per term: respondents
+    in the fit with that level (for the disclosure rules); the intercept's n
+    is the fit's.
+    """
+    from neacovid.models import logit
+
+    references = dict(references or {})
+
+    def factor(column: str) -> str:
+        if column in references:
+            return f"C({column}, Treatment({str(references[column])!r}))"
+        return f"C({column})"
+
+    formula = f"{outcome} ~ " + " + ".join(factor(c) for c in covariates)
+    table = logit(analysis, design, formula, level=level)
+    complete = analysis[[outcome, *covariates]].notna().all(axis=1)
+    counts = {c: analysis.loc[complete, c].astype(str).value_counts() for c in covariates}
+
+    def term_n(term: str) -> int:
+        match = _FACTOR_TERM.match(term)
+        if match is None:
+            return int(complete.sum())
+        return int(counts[match["var"]].get(match["level"], 0))
+
+    table.insert(0, "indicator", outcome)
+    table["n"] = table["term"].map(term_n)
+    return table

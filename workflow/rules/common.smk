@@ -82,12 +82,19 @@ COMPARE_OUTPUTS = {
 }
 
 
+MODEL_OUTPUTS = {
+    indicator: f"{RESULTS}/models/{indicator}_logit.csv"
+    for indicator in config["models"]["indicators"]
+}
+
+
 def all_outputs():
     return [
         f"{RESULTS}/analysis.parquet",
         *expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
         f"{RESULTS}/tables/kerncijfers.csv",
         *COMPARE_OUTPUTS.values(),
+        *MODEL_OUTPUTS.values(),
         f"{RESULTS}/output_check.csv",
         f"{RESULTS}/provenance.json",
         *expand(f"{RESULTS}/report/{{lang}}/index.html", lang=config["report"]["languages"]),

@@ -72,6 +72,7 @@ rule output_check:
         expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
         f"{RESULTS}/tables/kerncijfers.csv",
         *COMPARE_OUTPUTS.values(),
+        *MODEL_OUTPUTS.values(),
     output:
         report(
             f"{RESULTS}/output_check.csv",
@@ -84,3 +85,25 @@ rule output_check:
         f"{LOGS}/output_check.log",
     script:
         "../scripts/output_check.py"
+
+
+rule models:
+    input:
+        f"{RESULTS}/analysis.parquet",
+    output:
+        **{
+            indicator: report(path, caption="../report/models.rst", category="Models")
+            for indicator, path in MODEL_OUTPUTS.items()
+        },
+    params:
+        design=config["models"]["design"],
+        covariates=config["models"]["covariates"],
+        references=config["models"]["references"],
+        level=config["tables"]["level"],
+        disclosure=config["disclosure"],
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/models.log",
+    script:
+        "../scripts/models.py"
