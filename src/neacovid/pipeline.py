@@ -255,26 +255,23 @@ def provenance(audits: Sequence[str], config: Mapping, output: str) -> None:
 
 
 def report(
-    key_figures_csv: str,
-    audits: Sequence[str],
+    results_dir: str,
     template_dir: str,
+    figures_manifest: str,
     language: str,
-    data_source: str,
     config: Mapping,
     output: str,
 ) -> None:
-    from neacovid.report import render_report
+    from neacovid.report import ReportInputs, render_report
 
-    html = render_report(
-        key_figures=pd.read_csv(key_figures_csv, dtype={"wave": str, "category": str}),
-        audits=[json.loads(Path(a).read_text()) for a in audits],
-        template_dir=template_dir,
-        language=language,
-        data_source=data_source,
-        config=config,
+    inputs = ReportInputs(
+        results=Path(results_dir), template_dir=Path(template_dir), config=config,
+        figures_manifest=Path(figures_manifest),
     )
+    html = render_report(inputs, language)
     with atomic_path(output) as tmp:
         tmp.write_text(html, encoding="utf-8")
+    log.info("report (%s): %s, %d bytes", language, output, len(html.encode("utf-8")))
 
 
 # -- helpers ------------------------------------------------------------------

@@ -47,6 +47,10 @@ def preflight(config: dict) -> None:
     for wave in data["waves"]:
         codebook.wave(wave)  # the codebook must map every wave
     check_table_variables(config, set(DERIVED) | set(codebook.schema))
+    from neacovid.notebooks import check_notebooks
+
+    notebooks = config["notebooks"]
+    check_notebooks(notebooks["names"], notebooks["parameters"], REPO / "notebooks")
     if data["source"] == "synthetic":
         return
     for wave in data["waves"]:
@@ -115,8 +119,9 @@ def run_workflow(
     if done.returncode != 0:
         errors = job_errors(log_dir, since=started)
         if errors:
-            for line in errors:
-                print(f"neacovid run: error: {line}", file=sys.stderr)
+            # One line: the first job's error; later jobs often fail for the same cause.
+            more = f" (and {len(errors) - 1} more in {log_dir})" if len(errors) > 1 else ""
+            print(f"neacovid run: error: {errors[0]}{more}", file=sys.stderr)
             return 2
         print(f"neacovid run: the workflow failed; see {snakemake_log}", file=sys.stderr)
         return 1
@@ -126,11 +131,10 @@ def run_workflow(
 
 
 def job_errors(log_dir: Path, since: float = 0.0) -> list[str]:
-    """The one-line errors that jobs of this run wrote to their logs."""
+    """The one-line errors that jobs of this run wrote to their logs, first first."""
     lines = []
-    for path in sorted(log_dir.rglob("*.log")):
-        if path.stat().st_mtime < since:
-            continue
+    logs = [p for p in log_dir.rglob("*.log") if p.stat().st_mtime >= since]
+    for path in sorted(logs, key=lambda p: (p.stat().st_mtime, str(p))):
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             if line.startswith(ERROR_PREFIX):
                 lines.append(line[len(ERROR_PREFIX) :])

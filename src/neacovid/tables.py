@@ -184,7 +184,7 @@ def chisq_table(
 
 # -- adjusted models -------------------------------------------------------------
 
-_FACTOR_TERM = re.compile(r"^C\((?P<var>[A-Za-z_][A-Za-z0-9_]*).*\)\[T\.(?P<level>.*)\]$")
+FACTOR_TERM = re.compile(r"^C\((?P<var>[A-Za-z_][A-Za-z0-9_]*).*\)\[T\.(?P<level>.*)\]$")
 
 
 def model_table(
@@ -217,7 +217,7 @@ def model_table(
     counts = {c: analysis.loc[complete, c].astype(str).value_counts() for c in covariates}
 
     def term_n(term: str) -> int:
-        match = _FACTOR_TERM.match(term)
+        match = FACTOR_TERM.match(term)
         if match is None:
             return int(complete.sum())
         return int(counts[match["var"]].get(match["level"], 0))

@@ -99,4 +99,9 @@ def all_outputs():
         f"{RESULTS}/provenance.json",
         *expand(f"{RESULTS}/report/{{lang}}/index.html", lang=config["report"]["languages"]),
         *expand(f"{RESULTS}/figures/{{lang}}/figures.json", lang=config["report"]["languages"]),
+        *expand(
+            f"{RESULTS}/notebooks/{{name}}.{{ext}}",
+            name=config["notebooks"]["names"],
+            ext=["ipynb", "html"],
+        ),
     ]

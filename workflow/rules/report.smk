@@ -22,8 +22,14 @@ rule provenance:
 rule report:
     input:
         key_figures=f"{RESULTS}/tables/kerncijfers.csv",
-        audits=expand(f"{RESULTS}/harmonized/{{wave}}.audit.json", wave=WAVES),
+        tables=expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
+        compare=list(COMPARE_OUTPUTS.values()),
+        models=list(MODEL_OUTPUTS.values()),
+        output_check=f"{RESULTS}/output_check.csv",
+        provenance=f"{RESULTS}/provenance.json",
+        figures=f"{RESULTS}/figures/{{lang}}/figures.json",
         template=os.path.join(workflow.basedir, "workflow/templates/report.html.j2"),
+        text=os.path.join(workflow.basedir, "workflow/templates/report_text.yaml"),
     output:
         report(
             f"{RESULTS}/report/{{lang}}/index.html",
@@ -31,7 +37,10 @@ rule report:
             category="Report",
         ),
     params:
-        source=DATA["source"],
+        # <results>/report/<lang>/index.html -> <results>
+        results_dir=lambda wildcards, output: os.path.dirname(
+            os.path.dirname(os.path.dirname(output[0]))
+        ),
         config=config,
     conda:
         "../../environment.yml"

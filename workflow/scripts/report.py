@@ -7,11 +7,10 @@ smk = snakemake  # noqa: F821 (injected by Snakemake)
 run_step(
     report,
     log_file=smk.log[0],
-    key_figures_csv=smk.input.key_figures,
-    audits=list(smk.input.audits),
+    results_dir=smk.params.results_dir,
     template_dir=str(Path(smk.input.template).parent),
+    figures_manifest=smk.input.figures,
     language=smk.wildcards.lang,
-    data_source=smk.params.source,
     config=smk.params.config,
     output=smk.output[0],
 )
