@@ -147,6 +147,7 @@ TEXT = {
         "title_by_location": "Klachten en eenzaamheid naar werklocatie",
         "title_by_age": "Klachten en eenzaamheid naar leeftijd",
         "title_changes": "Verandering ten opzichte van {ref}",
+        "title_changes_location": "Verandering ten opzichte van {ref}, naar werklocatie",
         "title_key": "Gepubliceerde cijfers en deze analyse",
         "ci_note": "Verticale lijnen: 95%-betrouwbaarheidsinterval.",
         "ci_note_h": "Horizontale lijnen: 95%-betrouwbaarheidsinterval.",
@@ -252,6 +253,7 @@ TEXT = {
         "title_by_location": "Complaints and loneliness by work location",
         "title_by_age": "Complaints and loneliness by age group",
         "title_changes": "Change compared with {ref}",
+        "title_changes_location": "Change compared with {ref}, by work location",
         "title_key": "Published figures and this analysis",
         "ci_note": "Vertical lines: 95% confidence interval.",
         "ci_note_h": "Horizontal lines: 95% confidence interval.",
@@ -881,6 +883,8 @@ def changes_figure(
     group (columns).
     """
     t = _text(language)
+    title = t["title_changes_location" if breakdown == "location" else "title_changes"].format(
+        ref=reference_wave)
     _require(changes, ["indicator", "wave", "diff", "ci_low", "ci_high", "p_holm"], table_name)
     if {"breakdown", "group"} <= set(changes.columns):  # long format: one table, all breakdowns
         wanted = breakdown or "all"
@@ -960,7 +964,7 @@ def changes_figure(
         + scale_fill_manual(values=fills, name="")
         + scale_shape_manual(values=shapes, name="")
         + labs(x=t["diff_axis"].format(ref=reference_wave), y="",
-               title=t["title_changes"].format(ref=reference_wave),
+               title=title,
                caption=_wrap(t["ci_note_h"],
                              *_status_notes(shown, omitted, language, breakdown,
                                             "indicative_dotted"),
@@ -1001,7 +1005,7 @@ def changes_figure(
         parts.append(t["waves_only"].format(waves=waves_text))
     parts.append(_source(data_source, language, reference_wave))
     name = f"changes_by_{breakdown}" if breakdown else "changes"
-    return Figure(name, plot, t["title_changes"].format(ref=reference_wave), " ".join(parts),
+    return Figure(name, plot, title, " ".join(parts),
                   alt, (7.0, round(height, 2)), shown, omitted, (table_name,))
 
 
