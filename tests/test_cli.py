@@ -116,3 +116,38 @@ def test_unreadable_files(tmp_path, kind):
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
     assert not out.exists()
     assert list(tmp_path.glob(".out.csv*")) == []
+
+
+PANEL = REFERENCE / "data" / "panel.csv"
+
+
+def test_compare_equals_the_library(tmp_path):
+    from neacovid.compare import changes
+    from neacovid.design import Design
+
+    out = tmp_path / "changes.csv"
+    done = run("compare", str(PANEL), "--var", "y", "--over", "wave", "--base", "w0",
+               "--by", "group", "--weight", "weight", "--strata", "stratum", "--psu", "resp_id",
+               "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    got = pd.read_csv(out)
+    data = pd.read_csv(PANEL)
+    expected = changes(data, Design("weight", strata="stratum", psu="resp_id"), "y", over="wave",
+                       base="w0", by="group")
+    np.testing.assert_allclose(got["diff"], expected["diff"], atol=1e-12)
+    np.testing.assert_allclose(got["se"], expected["se"], rtol=1e-12)
+    assert "p_holm" in got.columns
+
+
+def test_model_and_compare_bad_input():
+    done = run("compare", str(PANEL), "--var", "y", "--base", "w9", "--weight", "weight",
+               "--strata", "stratum", "--psu", "resp_id")
+    assert done.returncode == 2 and "w9" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    done = run("model", str(APISTRAT), "--formula", "y700 ~ C(nope)", "--weight", "pw")
+    assert done.returncode == 2 and "nope" in done.stderr and "Traceback" not in done.stderr
+    done = run("model", str(APISTRAT), "--formula", "y700 ~ C(stype) + meals", "--weight", "pw",
+               "--strata", "stype", "--fpc", "fpc")
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(io.StringIO(done.stdout))
+    assert list(table["term"]) == ["Intercept", "C(stype)[T.H]", "C(stype)[T.M]", "meals"]

@@ -7,10 +7,14 @@ Bad input stops the run with one line and exit status 2, before results exist.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import subprocess
 import sys
+import zipfile
+from html import escape
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -340,3 +344,104 @@ def test_rerun_from_empty_results_is_byte_identical(synthetic_run):
         assert again.read_bytes() == path.read_bytes(), f"{relative} differs between runs"
         compared += 1
     assert compared >= 30
+
+
+class _Cells(HTMLParser):
+    """The text of every table row inside the section with the given id."""
+
+    def __init__(self, section: str):
+        super().__init__()
+        self.section, self.inside, self.depth = section, False, 0
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section" and attrs.get("id") == self.section:
+            self.inside = True
+        if self.inside and tag == "tr":
+            self.rows.append([])
+        if self.inside and tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag == "section" and self.inside:
+            self.inside = False
+        if self.inside and tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_report_key_figures_equal_kerncijfers(synthetic_run, language):
+    from neacovid.report import format_number, format_percent
+
+    tmp, _, _ = synthetic_run
+    html = (tmp / f"results/report/{language}/index.html").read_text(encoding="utf-8")
+    parser = _Cells("key_figures")
+    parser.feed(html)
+    rows = [r for r in parser.rows if len(r) == 8][1:]  # without the header row
+    figures = pd.read_csv(tmp / "results/tables/kerncijfers.csv")
+    assert len(rows) == len(figures)
+    for row, (_, figure) in zip(rows, figures.iterrows(), strict=True):
+        assert row[3] == format_number(figure["published"], language, 1)
+        if figure["status"] in ("ok", "indicative"):
+            mark = "*" if figure["status"] == "indicative" else ""
+            assert row[4] == format_percent(figure["estimate"] / 100, language) + mark
+            low = format_number(figure["ci_low"], language, 1)
+            high = format_number(figure["ci_high"], language, 1)
+            assert row[5] == f"{low}–{high}"
+        else:
+            assert row[4] == "–"
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_every_figure_exists_and_is_in_the_report(synthetic_run, language):
+    tmp, _, _ = synthetic_run
+    out = tmp / "results/figures" / language
+    manifest = json.loads((out / "figures.json").read_text(encoding="utf-8"))
+    html = (tmp / f"results/report/{language}/index.html").read_text(encoding="utf-8")
+    assert len(manifest["figures"]) >= 6
+    for entry in manifest["figures"]:
+        svg, png = out / entry["svg"], out / entry["png"]
+        assert svg.stat().st_size > 1000 and png.stat().st_size > 1000
+        encoded = base64.b64encode(svg.read_bytes()).decode("ascii")
+        assert encoded in html, f"{entry['svg']} is not in the report"
+        assert escape(entry["alt"], quote=True) in html
+    assert html.count("<img ") == len(manifest["figures"])
+    headings = re.findall(r"<h([1-6])", html)
+    levels = [int(h) for h in headings]
+    assert levels[0] == 1
+    assert all(b - a <= 1 for a, b in zip(levels, levels[1:], strict=False))
+    if language == "nl":
+        assert "15-24 jaar" in html and re.search(r"\d,\d%", html)
+
+
+def test_notebooks_executed_without_record_level_output(synthetic_run):
+    tmp, _, _ = synthetic_run
+    for name in ["01_explore", "02_custom_breakdown", "03_panel_transitions"]:
+        executed = json.loads((tmp / f"results/notebooks/{name}.ipynb").read_text())
+        codes = [c for c in executed["cells"] if c["cell_type"] == "code"]
+        assert all(c.get("outputs") is not None for c in codes)
+        assert any(c.get("outputs") for c in codes)
+        html = (tmp / f"results/notebooks/{name}.html").read_text(encoding="utf-8")
+        assert not re.search(r"""(src|href)\s*=\s*["']?https?://""", html)
+
+
+def test_snakemake_report_zip(synthetic_run):
+    tmp, config, _ = synthetic_run
+    target = tmp / "snakemake-report.zip"
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", str(config),
+         "--report", str(target)],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    with zipfile.ZipFile(target) as archive:
+        names = archive.namelist()
+    assert any(n.endswith("kerncijfers.csv") for n in names)
+    assert any(n.endswith(".svg") for n in names)

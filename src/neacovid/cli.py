@@ -84,6 +84,28 @@ def _cmd_estimate(args: argparse.Namespace) -> None:
     _write(result, args.out)
 
 
+def _cmd_compare(args: argparse.Namespace) -> None:
+    from neacovid.compare import changes
+    from neacovid.io import read_table
+
+    by = _split(args.by)
+    design = _design(args)
+    columns = list(dict.fromkeys([args.var, args.over, *(by or []), *design.columns]))
+    data = read_table(args.data, columns=columns)
+    data[args.over] = data[args.over].astype(str)
+    base = None if args.base.lower() == "none" else args.base
+    _write(changes(data, design, args.var, over=args.over, base=base, by=by, level=args.level),
+           args.out)
+
+
+def _cmd_model(args: argparse.Namespace) -> None:
+    from neacovid.io import read_table
+    from neacovid.models import logit
+
+    data = read_table(args.data)
+    _write(logit(data, _design(args), args.formula, level=args.level), args.out)
+
+
 def _cmd_synth(args: argparse.Namespace) -> None:
     from neacovid.synth import write_waves
 
@@ -142,6 +164,44 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--out", help="output CSV file (default: standard output)")
     _add_design_options(est)
     est.set_defaults(func=_cmd_estimate)
+
+    com = sub.add_parser(
+        "compare",
+        help="changes between waves (panel-aware), with SE, CI, p and Holm's p",
+        description="Change of the share (0/1 VAR) or mean of VAR between levels of --over, "
+        "per --by group, on a design whose PSUs (--psu, e.g. the panel id) are shared across "
+        "waves, so the covariance of the same respondents is carried: R survey's "
+        "svyby(covmat=TRUE) + svycontrast. Columns: the --by columns, the level, base, "
+        "estimate, base_estimate, diff, se, ci_low, ci_high, p_value, p_holm, df, "
+        "se_independent, n, base_n.",
+    )
+    com.add_argument("data", help="input table: .csv, .parquet or .sav (stacked waves)")
+    com.add_argument("--var", required=True, help="0/1 indicator or numeric variable")
+    com.add_argument("--over", default="wave", help="the column compared (default: wave)")
+    com.add_argument(
+        "--base", default="2019",
+        help="level everything is compared with (default: 2019); 'none': consecutive levels",
+    )
+    com.add_argument("--by", help="comma-separated group columns, e.g. location")
+    com.add_argument("--level", type=float, default=0.95, help="confidence level (default: 0.95)")
+    com.add_argument("--out", help="output CSV file (default: standard output)")
+    _add_design_options(com)
+    com.set_defaults(func=_cmd_compare)
+
+    mod = sub.add_parser(
+        "model",
+        help="design-based logistic regression (odds ratios), as R's svyglm",
+        description="Logistic regression given as a formula, e.g. "
+        "'burnout ~ C(location) + C(age_group) + C(wave)', with design-based standard "
+        "errors equal to R's svyglm(family=quasibinomial()). Columns: term, estimate "
+        "(log-odds), se, odds_ratio, ci_low, ci_high (odds-ratio scale), p_value, p_holm, df.",
+    )
+    mod.add_argument("data", help="input table: .csv, .parquet or .sav")
+    mod.add_argument("--formula", required=True, help="outcome ~ terms (patsy syntax)")
+    mod.add_argument("--level", type=float, default=0.95, help="confidence level (default: 0.95)")
+    mod.add_argument("--out", help="output CSV file (default: standard output)")
+    _add_design_options(mod)
+    mod.set_defaults(func=_cmd_model)
 
     from neacovid.synth import DEFAULT_SEED
 
