@@ -13,10 +13,10 @@ import re
 import subprocess
 import sys
 import zipfile
-from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 
+import markupsafe
 import pandas as pd
 import pyreadstat
 import pytest
@@ -294,6 +294,7 @@ def test_disclosure_rules_hold_in_every_table(synthetic_run):
     tmp, _, _ = synthetic_run
     rules = yaml.safe_load((REPO / "config.yaml").read_text())["disclosure"]
     tables = sorted((tmp / "results/tables").glob("*.csv"))
+    tables += sorted((tmp / "results/models").glob("*.csv"))
     statuses = set()
     for path in tables:
         table = pd.read_csv(path)
@@ -411,7 +412,7 @@ def test_every_figure_exists_and_is_in_the_report(synthetic_run, language):
         assert svg.stat().st_size > 1000 and png.stat().st_size > 1000
         encoded = base64.b64encode(svg.read_bytes()).decode("ascii")
         assert encoded in html, f"{entry['svg']} is not in the report"
-        assert escape(entry["alt"], quote=True) in html
+        assert str(markupsafe.escape(entry["alt"])) in html
     assert html.count("<img ") == len(manifest["figures"])
     headings = re.findall(r"<h([1-6])", html)
     levels = [int(h) for h in headings]

@@ -153,6 +153,26 @@ def key_figures(
     log.info("key figures: %d of %d published figures inside this run's CI", agree, len(table))
 
 
+def check_designs(analysis: str, designs: Mapping[str, Mapping], output: str) -> None:
+    """Bind every design of the run to the analysis data before any estimate.
+
+    A design problem (a lonely PSU under ``fail``, a PSU in two strata, bad
+    weights) then stops the run before a table is written.
+    """
+    data = pd.read_parquet(analysis)
+    summary = {}
+    for name, spec in designs.items():
+        bound = design_from_config(spec).bind(data)
+        summary[name] = {
+            "strata": bound.n_strata,
+            "psus": bound.n_psu,
+            "lonely_strata": [str(s) for s in bound.stratum_labels[bound.lonely_strata]],
+            "lonely_psu": bound.design.lonely_psu,
+        }
+    write_json(summary, output)
+    log.info("designs bound: %s", summary)
+
+
 def compare(
     analysis: str,
     design: Mapping,
@@ -203,8 +223,19 @@ def models(
     data = pd.read_parquet(analysis)
     bound = design_from_config(design).bind(data)
     rules = DisclosureRules.from_config(disclosure)
+    from neacovid.models import ModelError
+
     for indicator, output in outputs.items():
-        table = model_table(data, bound, indicator, covariates, level, references)
+        try:
+            table = model_table(data, bound, indicator, covariates, level, references)
+        except ModelError as err:
+            # A model that cannot be estimated (e.g. separation in a small sample)
+            # is reported as such; the other tables and the report still come.
+            log.warning("model %s not estimable: %s", indicator, err)
+            table = pd.DataFrame({"indicator": [indicator], "term": ["(model)"],
+                                  "n": [0], "status": ["not_estimable"], "reason": [str(err)]})
+            write_csv(table, output)
+            continue
         table = apply_rules(table, rules, ["indicator", "term"], rse=False)
         write_csv(table, output)
         log.info("model %s: %d terms, n = %s", indicator, len(table), table["n"].iloc[0])

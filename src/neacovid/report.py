@@ -338,16 +338,19 @@ def _change_sentence(w: _Words, indicator: str, moves: dict, n_waves: int) -> st
 def _models(results: Path, w: _Words, config: Mapping) -> dict:
     """Odds ratios of location, age group and sex for each complaint (not the
     sector and wave terms, which the model adjusts for)."""
-    indicators = [i for i in config["models"]["indicators"]]
+    indicators = list(config["models"]["indicators"])
     tables = {i: pd.read_csv(results / "models" / f"{i}_logit.csv") for i in indicators}
-    terms = [t for t in tables[indicators[0]]["term"]
-             if t != "Intercept" and not t.startswith(("C(sector", "C(wave"))]
+    terms = list(dict.fromkeys(
+        t for i in indicators for t in tables[i]["term"]
+        if t not in ("Intercept", "(model)") and not t.startswith(("C(sector", "C(wave"))
+    ))
     rows = []
     for term in terms:
         cells = []
         for indicator in indicators:
-            row = tables[indicator].set_index("term").loc[term]
-            if row["status"] not in SHOWN:
+            by_term = tables[indicator].set_index("term")
+            row = by_term.loc[term] if term in by_term.index else None
+            if row is None or row["status"] not in SHOWN:
                 cells.append("–")
                 continue
             mark = "*" if row["status"] == "indicative" else ""

@@ -82,6 +82,9 @@ COMPARE_OUTPUTS = {
 }
 
 
+# Written once every design is bound to the analysis data; estimation rules wait for it.
+DESIGN_CHECK = f"{RESULTS}/design_check.json"
+
 MODEL_OUTPUTS = {
     indicator: f"{RESULTS}/models/{indicator}_logit.csv"
     for indicator in config["models"]["indicators"]

@@ -4,6 +4,7 @@
 rule tables:
     input:
         f"{RESULTS}/analysis.parquet",
+        DESIGN_CHECK,
     output:
         report(
             expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
@@ -25,6 +26,7 @@ rule tables:
 rule key_figures:
     input:
         analysis=f"{RESULTS}/analysis.parquet",
+        design_check=DESIGN_CHECK,
         published=config["key_figures"]["published"],
     output:
         report(
@@ -49,6 +51,7 @@ rule key_figures:
 rule compare:
     input:
         f"{RESULTS}/analysis.parquet",
+        DESIGN_CHECK,
     output:
         **{
             name: report(path, caption="../report/compare.rst", category="Comparisons")
@@ -90,6 +93,7 @@ rule output_check:
 rule models:
     input:
         f"{RESULTS}/analysis.parquet",
+        DESIGN_CHECK,
     output:
         **{
             indicator: report(path, caption="../report/models.rst", category="Models")
@@ -107,3 +111,22 @@ rule models:
         f"{LOGS}/models.log",
     script:
         "../scripts/models.py"
+
+
+rule check_designs:
+    input:
+        f"{RESULTS}/analysis.parquet",
+    output:
+        DESIGN_CHECK,
+    params:
+        designs={
+            "tables": config["design"],
+            "compare": config["compare"]["design"],
+            "models": config["models"]["design"],
+        },
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/check_designs.log",
+    script:
+        "../scripts/check_designs.py"

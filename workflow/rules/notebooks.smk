@@ -16,6 +16,7 @@ rule notebook:
     input:
         notebook=os.path.join(NOTEBOOK_DIR, "{name}.ipynb"),
         analysis=f"{RESULTS}/analysis.parquet",
+        design_check=DESIGN_CHECK,
     output:
         ipynb=f"{RESULTS}/notebooks/{{name}}.ipynb",
         html=report(f"{RESULTS}/notebooks/{{name}}.html", category="Notebooks"),
