@@ -241,30 +241,6 @@ def models(
         log.info("model %s: %d terms, n = %s", indicator, len(table), table["n"].iloc[0])
 
 
-def figures(
-    location_table: str,
-    location_tables: Sequence[str],
-    age_group_tables: Sequence[str],
-    key_figures: str,
-    changes: str,
-    language: str,
-    data_source: str,
-    out_dir: str,
-    manifest: str,
-    reference_wave: str,
-    highlight_age_group: str | None,
-) -> None:
-    from neacovid.figures import figures_step
-
-    figures_step(
-        location_table=location_table, location_tables=location_tables,
-        age_group_tables=age_group_tables, key_figures=key_figures, changes=changes,
-        language=language,
-        data_source=data_source, out_dir=out_dir, manifest=manifest,
-        reference_wave=reference_wave, highlight_age_group=highlight_age_group,
-    )
-
-
 def output_check(tables: Sequence[str], output: str) -> None:
     from neacovid.disclosure import output_check as collect
 

@@ -1,9 +1,10 @@
 # Thin: the report figures of one language and their manifest (neacovid.figures).
-from neacovid.pipeline import figures, run_step
+from neacovid.figures import figures_step
+from neacovid.pipeline import run_step
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 run_step(
-    figures,
+    figures_step,
     log_file=smk.log[0],
     location_table=smk.input.location,
     location_tables=list(smk.input.by_location),
