@@ -8,10 +8,14 @@ Bad input stops the run with one line and exit status 2, before results exist.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
@@ -446,3 +450,38 @@ def test_snakemake_report_zip(synthetic_run):
         names = archive.namelist()
     assert any(n.endswith("kerncijfers.csv") for n in names)
     assert any(n.endswith(".svg") for n in names)
+
+
+def test_killed_run_then_rerun_finishes_with_the_same_outputs(synthetic_run, tmp_path):
+    """SIGKILL mid-way (no chance to clean up), then `neacovid run` again:
+    incomplete outputs are redone and the tables equal an uninterrupted run's."""
+    tmp, _, _ = synthetic_run
+    config = write_config(tmp_path / "config.yaml", {
+        "results_dir": str(tmp_path / "results"),
+        "data": {"synthetic_dir": str(tmp / "synthetic"), "scale": SCALE},
+    })
+    process = subprocess.Popen(
+        [sys.executable, "-m", "neacovid.cli", "run", "--configfile", str(config)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    analysis = tmp_path / "results" / "analysis.parquet"
+    while not analysis.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    done = neacovid("run", "--configfile", str(config))
+    assert done.returncode == 0, done.stderr
+    assert not list((tmp_path / "results").rglob("*.tmp"))
+    for path in sorted((tmp / "results/tables").glob("*.csv")):
+        again = tmp_path / "results/tables" / path.name
+        assert again.read_bytes() == path.read_bytes(), path.name
+
+
+def test_two_runs_on_one_results_dir_are_refused(synthetic_run):
+    tmp, config, _ = synthetic_run
+    with open(tmp / "results/.neacovid-run.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        done = neacovid("run", "--configfile", str(config))
+    assert done.returncode == 2
+    assert "another run is writing" in done.stderr

@@ -9,6 +9,7 @@ one-line error it logged is shown instead of Snakemake's job report.
 from __future__ import annotations
 
 import csv
+import fcntl
 import subprocess
 import sys
 import time
@@ -95,6 +96,19 @@ def run_workflow(
     log_dir = results / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     snakemake_log = log_dir / "snakemake.log"
+    # One run per results directory, by a lock the OS releases when the
+    # process dies (even by SIGKILL); Snakemake's own lock files would
+    # survive a killed run and block the next one, so it runs --nolock.
+    run_lock = open(results / ".neacovid-run.lock", "w")  # noqa: SIM115 (held for the run)
+    try:
+        fcntl.flock(run_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(
+            f"neacovid run: error: another run is writing to {results}; wait for it to end "
+            "or set another results_dir",
+            file=sys.stderr,
+        )
+        return 2
     command = [
         sys.executable,
         "-m",
@@ -104,6 +118,7 @@ def run_workflow(
         "--cores",
         str(cores),
         "--rerun-incomplete",
+        "--nolock",
         *[arg for path in configfiles for arg in ("--configfile", str(path))],
         *snakemake_args,
     ]
