@@ -26,7 +26,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[bench]"
 	$(BIN)/python bench/estimate.py
+	$(BIN)/python bench/compare.py
+	$(BIN)/python bench/models.py
 	$(BIN)/python bench/coverage.py
+	$(BIN)/python bench/pipeline.py
 
 clean:
 	rm -rf results .snakemake
