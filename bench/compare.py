@@ -24,19 +24,15 @@ Usage: python bench/compare.py [--rows N] [--no-r]
 from __future__ import annotations
 
 import argparse
-import gc
-import os
 import platform
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import RTimeout, best_of, log, machine, r_versions, run_rscript, write_csv
 from scipy import special
 
 from neacovid.compare import changes
@@ -95,10 +91,6 @@ cat("elapsed=", format(timing[["elapsed"]], digits = 6), "\n", sep = "")
 """
 
 
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
 def make_panel(n_rows: int, seed: int = SEED) -> pd.DataFrame:
     """About ``n_rows`` stacked rows: persons followed over 6 waves with attrition.
 
@@ -146,49 +138,17 @@ def run_ours(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def time_ours(df: pd.DataFrame, repeats: int = 3) -> tuple[float, float, pd.DataFrame]:
-    result = run_ours(df)
-    walls, cpus = [], []
-    for _ in range(repeats):
-        gc.collect()
-        cpu = time.process_time()
-        start = time.perf_counter()
-        result = run_ours(df)
-        walls.append(time.perf_counter() - start)
-        cpus.append(time.process_time() - cpu)
-    return min(walls), min(cpus), result
-
-
-class RTimeout(Exception):
-    pass
+    timing, result = best_of(lambda: run_ours(df), repeats)
+    return timing.wall, timing.cpu, result
 
 
 def run_r(df: pd.DataFrame, workdir: Path, timeout: float) -> tuple[float, pd.DataFrame, dict]:
-    import pyarrow as pa
-    from pyarrow import csv
-
     data_csv = workdir / "panel.csv"
     out_csv = workdir / "r_out.csv"
     script = workdir / "compare_r.R"
     script.write_text(R_CODE)
-    csv.write_csv(pa.Table.from_pandas(df, preserve_index=False), data_csv)
-    proc = subprocess.Popen(
-        ["Rscript", str(script), str(data_csv), str(out_csv)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise RTimeout from None
-    finally:
-        data_csv.unlink(missing_ok=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"Rscript failed ({proc.returncode}):\n{stderr}")
-    info = dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
+    write_csv(df, data_csv)
+    info = run_rscript(script, data_csv, out_csv, timeout=timeout, cleanup=data_csv)
     return float(info["elapsed"]), pd.read_csv(out_csv), info
 
 
@@ -266,14 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         "`system.time` elapsed, CSV reading not timed.",
         "",
         f"Versions: Python {platform.python_version()}, numpy {np.__version__}, "
-        f"pandas {pd.__version__}"
-        + (
-            f"; {info.get('r_version', 'R')}, survey {info.get('survey_version', '?')}, "
-            f"read with {info.get('reader', '?')}"
-            if info
-            else ""
-        )
-        + f"; {os.cpu_count()} cores, {platform.machine()}.",
+        f"pandas {pd.__version__}" + (f"; {r_versions(info)}" if info else "") + f"; {machine()}.",
         "",
         "| rows | persons (PSUs) | neacovid s | neacovid CPU s | R survey s | R/neacovid "
         "| max abs diff estimate | max abs diff diff | max rel diff se |",

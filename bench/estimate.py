@@ -23,11 +23,8 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
 import platform
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +34,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import (
+    RTimeout,
+    Timing,
+    best_of,
+    fmt_rows,
+    fmt_s,
+    log,
+    run_rscript,
+    versions_line,
+    write_csv,
+)
 from scipy import special
 
 import neacovid
@@ -74,11 +82,6 @@ class Case:
 
 STRATIFIED = Case("stratified", Design("w", strata="stratum"), "strat")
 CLUSTER = Case("stratified-cluster", Design("w", strata="stratum", psu="psu"), "cluster")
-
-
-def log(msg: str) -> None:
-    # Progress goes to stderr so that stdout is only the copy-paste Markdown.
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- data
@@ -128,28 +131,9 @@ def run_neacovid(df: pd.DataFrame, case: Case) -> pd.DataFrame:
     return shares(df, case.design, "y", by=BY, ci="logit")
 
 
-@dataclass(frozen=True)
-class Timing:
-    wall: float  # best wall-clock seconds
-    cpu: float  # best CPU seconds of this process (user + system)
-
-
 def time_neacovid(df: pd.DataFrame, case: Case, repeats: int = 3) -> tuple[Timing, pd.DataFrame]:
-    """Best of ``repeats`` times after one warm-up (imports, caches).
-
-    CPU time is kept beside wall time: on a shared 2-core machine another busy
-    process can stretch the wall clock of one run, not its CPU time.
-    """
-    result = run_neacovid(df, case)
-    walls, cpus = [], []
-    for _ in range(repeats):
-        gc.collect()  # a collection triggered mid-call would be noise, not our cost
-        cpu = time.process_time()
-        start = time.perf_counter()
-        result = run_neacovid(df, case)
-        walls.append(time.perf_counter() - start)
-        cpus.append(time.process_time() - cpu)
-    return Timing(min(walls), min(cpus)), result
+    """Best of ``repeats`` times after one warm-up (see `common.best_of`)."""
+    return best_of(lambda: run_neacovid(df, case), repeats)
 
 
 def peak_memory(df: pd.DataFrame, case: Case) -> int:
@@ -186,41 +170,11 @@ class RRun:
     info: dict[str, str] = field(default_factory=dict)
 
 
-class RTimeout(Exception):
-    pass
-
-
-def write_csv(df: pd.DataFrame, case: Case, path: Path) -> None:
-    # pyarrow writes shortest round-trip floats: R reads exactly the same weights.
-    import pyarrow as pa
-    from pyarrow import csv
-
-    csv.write_csv(pa.Table.from_pandas(df[case.columns], preserve_index=False), path)
-
-
 def run_r(df: pd.DataFrame, case: Case, workdir: Path, timeout: float | None) -> RRun:
     data_csv = workdir / f"data_{case.r_kind}_{len(df)}.csv"
     out_csv = workdir / f"r_{case.r_kind}_{len(df)}.csv"
-    write_csv(df, case, data_csv)
-    # Own session: on timeout the whole R process group is ended, not just Rscript.
-    proc = subprocess.Popen(
-        ["Rscript", str(R_SCRIPT), str(data_csv), case.r_kind, str(out_csv)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise RTimeout from None
-    finally:
-        data_csv.unlink(missing_ok=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"Rscript failed ({proc.returncode}):\n{stderr}")
-    info = dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
+    write_csv(df[case.columns], data_csv)
+    info = run_rscript(R_SCRIPT, data_csv, case.r_kind, out_csv, timeout=timeout, cleanup=data_csv)
     return RRun(
         seconds=float(info["elapsed"]),
         rows=int(info["rows"]),
@@ -307,22 +261,12 @@ def check(label: str, diffs: dict[str, float], notes: list[str]) -> float:
 # --------------------------------------------------------------------------- report
 
 
-def fmt_s(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return f"{seconds:.3f}" if seconds < 10 else f"{seconds:.1f}"
-
-
 def fmt_ratio(other: float | None, ours: float) -> str:
     return "-" if other is None else f"{other / ours:.0f}x"
 
 
 def fmt_diff(d: float | None) -> str:
     return "-" if d is None else f"{d:.1e}"
-
-
-def fmt_rows(n: int) -> str:
-    return f"1e{round(np.log10(n))}" if n == 10 ** round(np.log10(n)) else f"{n:,}"
 
 
 @dataclass
@@ -401,12 +345,7 @@ def versions(r_info: dict[str, str], svy_ver: str | None) -> str:
     ]
     if svy_ver:
         parts.append(f"svy {svy_ver} (polars {pl.__version__})")
-    if r_info:
-        parts.append(
-            f"{r_info.get('r_version', 'R')}, survey {r_info.get('survey_version', '?')}, "
-            f"read with {r_info.get('reader', '?')}"
-        )
-    return ", ".join(parts) + f"; {os.cpu_count()} cores, {platform.machine()}"
+    return versions_line(parts, r_info)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,12 +23,8 @@ Usage: python bench/models.py [--quick] [--no-r] [--sizes 100000 1000000 ...]
 from __future__ import annotations
 
 import argparse
-import gc
-import os
 import platform
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,12 +33,24 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import (
+    RTimeout,
+    Timing,
+    best_of,
+    fmt_rows,
+    fmt_s,
+    log,
+    run_rscript,
+    versions_line,
+    write_csv,
+)
 from scipy import special
 
 import neacovid
 from neacovid import models
 from neacovid.design import Design
 from neacovid.models import logit
+from neacovid.taylor import covariance_matrix
 
 SEED = 20261202
 N_STRATA = 40
@@ -97,10 +105,6 @@ cat("rows=", nrow(d), "\n", sep = "")
 cat("iterations=", m$iter, "\n", sep = "")
 cat("elapsed=", format(timing[["elapsed"]], digits = 6), "\n", sep = "")
 """
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- data
@@ -169,23 +173,8 @@ def make_data(n: int, seed: int = SEED) -> pd.DataFrame:
 # --------------------------------------------------------------------------- neacovid
 
 
-@dataclass(frozen=True)
-class Timing:
-    wall: float
-    cpu: float
-
-
 def time_neacovid(df: pd.DataFrame, repeats: int = 3) -> tuple[Timing, pd.DataFrame]:
-    result = logit(df, DESIGN, FORMULA)  # warm-up
-    walls, cpus = [], []
-    for _ in range(repeats):
-        gc.collect()
-        cpu = time.process_time()
-        start = time.perf_counter()
-        result = logit(df, DESIGN, FORMULA)
-        walls.append(time.perf_counter() - start)
-        cpus.append(time.process_time() - cpu)
-    return Timing(min(walls), min(cpus)), result
+    return best_of(lambda: logit(df, DESIGN, FORMULA), repeats)
 
 
 def stages(df: pd.DataFrame) -> dict[str, float]:
@@ -205,7 +194,7 @@ def stages(df: pd.DataFrame) -> dict[str, float]:
     )
     start = time.perf_counter()
     estfun = md.X * (fit.weights * (md.y - fit.mu))[:, None]
-    meat, _ = models._design_covariance(bound, md.rows, estfun)
+    meat, _ = covariance_matrix(bound, md.rows, estfun)
     _ = fit.inverse_information @ meat @ fit.inverse_information
     out["sandwich (strata/PSUs)"] = time.perf_counter() - start
     return out
@@ -222,38 +211,13 @@ class RRun:
     info: dict[str, str]
 
 
-class RTimeout(Exception):
-    pass
-
-
 def run_r(df: pd.DataFrame, workdir: Path, timeout: float | None) -> RRun:
-    import pyarrow as pa
-    from pyarrow import csv
-
     data_csv = workdir / f"data_{len(df)}.csv"
     out_csv = workdir / f"r_{len(df)}.csv"
     script = workdir / "svyglm.R"
     script.write_text(R_CODE)
-    # pyarrow writes shortest round-trip floats: R reads exactly the same numbers.
-    csv.write_csv(pa.Table.from_pandas(df[COLUMNS], preserve_index=False), data_csv)
-    proc = subprocess.Popen(
-        ["Rscript", str(script), str(data_csv), R_FORMULA, str(out_csv)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise RTimeout from None
-    finally:
-        data_csv.unlink(missing_ok=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"Rscript failed ({proc.returncode}):\n{stderr}")
-    info = dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line)
+    write_csv(df[COLUMNS], data_csv)
+    info = run_rscript(script, data_csv, R_FORMULA, out_csv, timeout=timeout, cleanup=data_csv)
     return RRun(float(info["elapsed"]), int(info["rows"]), pd.read_csv(out_csv), info)
 
 
@@ -283,16 +247,6 @@ def compare(ours: pd.DataFrame, r: pd.DataFrame) -> dict[str, float]:
 # --------------------------------------------------------------------------- report
 
 
-def fmt_s(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return f"{seconds:.3f}" if seconds < 10 else f"{seconds:.1f}"
-
-
-def fmt_rows(n: int) -> str:
-    return f"1e{round(np.log10(n))}" if n == 10 ** round(np.log10(n)) else f"{n:,}"
-
-
 def versions(r_info: dict[str, str]) -> str:
     import formulaic
     import scipy
@@ -305,12 +259,7 @@ def versions(r_info: dict[str, str]) -> str:
         f"pandas {pd.__version__}",
         f"formulaic {formulaic.__version__}",
     ]
-    if r_info:
-        parts.append(
-            f"{r_info.get('r_version', 'R')}, survey {r_info.get('survey_version', '?')}, "
-            f"read with {r_info.get('reader', '?')}"
-        )
-    return ", ".join(parts) + f"; {os.cpu_count()} cores, {platform.machine()}"
+    return versions_line(parts, r_info)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,14 +9,12 @@ p-values 1e-7 absolute. R is not needed to run these tests.
 
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference_data import design_from_row, read_data, read_reference
 
 from neacovid.compare import changes, chisq, contrast, holm
 from neacovid.design import Design
@@ -24,15 +22,7 @@ from neacovid.errors import DataError
 from neacovid.estimate import means
 from neacovid.taylor import domain_covariance, domain_variance
 
-REFERENCE = Path(__file__).parent / "reference"
-TEXT = [
-    "case",
-    "data",
-    "weight",
-    "strata",
-    "psu",
-    "fpc",
-    "lonely_psu",
+TEXT = [  # besides reference_data.ROW_TEXT
     "var",
     "over",
     "base",
@@ -49,44 +39,16 @@ TEXT = [
 PANEL = Design("weight", strata="stratum", psu="resp_id")
 
 
-def _read(name: str) -> pd.DataFrame:
-    frame = pd.read_csv(
-        REFERENCE / name,
-        keep_default_na=False,
-        na_values=["", "NaN"],
-        dtype={c: str for c in TEXT},
-    )
-    for c in TEXT:
-        if c in frame:
-            frame[c] = frame[c].fillna("")
-    return frame
-
-
-CHANGES = _read("compare_changes.csv")
-CONTRASTS = _read("compare_contrasts.csv")
-CHISQ = _read("compare_chisq.csv")
-
-
-@cache
-def _data(stem: str) -> pd.DataFrame:
-    return pd.read_csv(REFERENCE / "data" / f"{stem}.csv")
+CHANGES = read_reference("compare_changes.csv", TEXT)
+CONTRASTS = read_reference("compare_contrasts.csv", TEXT)
+CHISQ = read_reference("compare_chisq.csv", TEXT)
 
 
 def _data_for(case: str, stem: str) -> pd.DataFrame:
-    data = _data(stem)
+    data = read_data(stem)
     if stem == "strclus" and case.startswith("strclus/"):
         data = data[data["stratum"] != "h7"].reset_index(drop=True)
     return data
-
-
-def _design(row) -> Design:
-    return Design(
-        weight=row.weight,
-        strata=row.strata or None,
-        psu=row.psu or None,
-        fpc=row.fpc or None,
-        lonely_psu=row.lonely_psu or "fail",
-    )
 
 
 def _domain(frame: pd.DataFrame, by: list[str]) -> pd.Series:
@@ -125,7 +87,7 @@ def test_changes_equal_r_survey(expected):
     data = _data_for(first.case, first.data)
     got = changes(
         data,
-        _design(first),
+        design_from_row(first),
         first["var"],
         over=first.over,
         base=first.base or None,
@@ -153,7 +115,7 @@ def test_contrasts_equal_r_survey(expected):
     column = data[first.group]
     got = contrast(
         data,
-        _design(first),
+        design_from_row(first),
         first["var"],
         first.group,
         _typed(first.a, column),
@@ -173,7 +135,7 @@ def test_contrasts_equal_r_survey(expected):
 def test_chisq_equals_r_svychisq(expected):
     first = expected.iloc[0]
     data = _data_for(first.case, first.data)
-    got = chisq(data, _design(first), first.row, first.col)
+    got = chisq(data, design_from_row(first), first.row, first.col)
     assert got.statistic == pytest.approx(first.statistic, rel=1e-6)
     assert got.pearson == pytest.approx(first.pearson, rel=1e-6)
     assert got.ndf == pytest.approx(first.ndf, rel=1e-6)
@@ -207,7 +169,7 @@ def test_panel_covariance_changes_the_se():
     independent, and the panel SE must differ from it clearly (here it is
     smaller: y is strongly correlated within a person).
     """
-    data = _data("panel")
+    data = read_data("panel")
     got = changes(data, PANEL, "y", over="wave", base="w0")
     per_wave = means(data, PANEL, "y", by="wave").set_index("wave")["se"]
     expected = np.sqrt(per_wave[got["wave"]].to_numpy() ** 2 + per_wave["w0"] ** 2)
@@ -223,7 +185,7 @@ def test_panel_covariance_changes_the_se():
 def test_contrast_variance_is_the_variance_of_the_contrast_influence():
     """Var(a - b) from the pair covariances equals domain_variance of the
     influence function of the difference over the union of the two domains."""
-    data = _data("panel")
+    data = read_data("panel")
     bound = PANEL.bind(data)
     x = data["y"].to_numpy(dtype=float)
     wave = pd.factorize(data["wave"], sort=True)[0]
@@ -323,7 +285,7 @@ def test_change_is_antisymmetric(seed, n_person, n_waves, picks, by):
 
 def test_consecutive_changes_chain_up():
     """With base=None the consecutive changes add up to the change last-vs-first."""
-    data = _data("panel")
+    data = read_data("panel")
     steps = changes(data, PANEL, "y", base=None)
     total = changes(data, PANEL, "y", base="w0")
     assert steps["base"].tolist() == ["w0", "w1", "w2"]
@@ -331,7 +293,7 @@ def test_consecutive_changes_chain_up():
 
 
 def test_consecutive_follows_category_order():
-    data = _data("panel").copy()
+    data = read_data("panel").copy()
     names = {"w0": "2019", "w1": "2020-04", "w2": "2020-10", "w3": "2020-07"}
     order = ["2019", "2020-04", "2020-07", "2020-10"]
     data["period"] = pd.Categorical(data["wave"].map(names), categories=order)
@@ -352,7 +314,7 @@ def test_holm_matches_r_p_adjust():
 
 
 def test_empty_domain_gives_missing_numbers():
-    data = _data("panel").copy()
+    data = read_data("panel").copy()
     data.loc[(data["group"] == "c") & (data["wave"] == "w2"), "y"] = np.nan
     got = changes(data, PANEL, "y", base="w0", by="group")
     row = got[(got["group"] == "c") & (got["wave"] == "w2")].iloc[0]
@@ -380,17 +342,17 @@ def test_empty_domain_gives_missing_numbers():
 def test_changes_bad_input(kwargs, message):
     args = {"var": "y", "over": "wave", "base": "w0"} | kwargs
     with pytest.raises(DataError, match=message):
-        changes(_data("panel"), PANEL, **args)
+        changes(read_data("panel"), PANEL, **args)
 
 
 def test_changes_one_level():
-    data = _data("panel")
+    data = read_data("panel")
     with pytest.raises(DataError, match=r"column 'wave' has 1 level"):
         changes(data[data["wave"] == "w0"].reset_index(drop=True), PANEL, "y", base="w0")
 
 
 def test_base_matches_a_number_given_as_text():
-    data = _data("panel").assign(year=lambda d: d["wave"].str[1].astype(int) + 2019)
+    data = read_data("panel").assign(year=lambda d: d["wave"].str[1].astype(int) + 2019)
     got = changes(data, PANEL, "y", over="year")  # default base "2019"
     assert got["base"].unique().tolist() == [2019]
 
@@ -405,30 +367,32 @@ def test_base_matches_a_number_given_as_text():
 )
 def test_contrast_bad_groups(a, b, message):
     with pytest.raises(DataError, match=message):
-        contrast(_data("panel"), PANEL, "y", "group", a, b, by="wave")
+        contrast(read_data("panel"), PANEL, "y", "group", a, b, by="wave")
 
 
 def test_contrast_value_type_is_named():
     with pytest.raises(DataError, match=r"a='1' is not a value of column 'young'.*as stored"):
-        contrast(_data("panel"), PANEL, "y", "young", "1", "0")
+        contrast(read_data("panel"), PANEL, "y", "young", "1", "0")
 
 
 def test_contrast_unknown_columns():
     with pytest.raises(DataError, match=r"column 'nope' is not in the data"):
-        contrast(_data("panel"), PANEL, "y", "nope", "a", "b")
+        contrast(read_data("panel"), PANEL, "y", "nope", "a", "b")
     with pytest.raises(DataError, match=r"column 'nope' is not in the data"):
-        contrast(_data("panel"), PANEL, "y", "group", "a", "b", by="nope")
+        contrast(read_data("panel"), PANEL, "y", "group", "a", "b", by="nope")
 
 
 def test_boolean_outcome_is_a_share():
-    data = _data("panel").assign(yb=lambda d: d["y"].map({1.0: True, 0.0: False}).astype("boolean"))
+    data = read_data("panel").assign(
+        yb=lambda d: d["y"].map({1.0: True, 0.0: False}).astype("boolean")
+    )
     as_bool = contrast(data, PANEL, "yb", "group", "a", "b", by="wave")
     as_int = contrast(data, PANEL, "y", "group", "a", "b", by="wave")
     pd.testing.assert_frame_equal(as_bool, as_int)
 
 
 def test_chisq_bad_input():
-    data = _data("panel")
+    data = read_data("panel")
     with pytest.raises(DataError, match=r"column 'nope' is not in the data"):
         chisq(data, PANEL, "group", "nope")
     one = data.assign(k="same")

@@ -16,14 +16,13 @@ cases (see the header of models_reference.R).
 from __future__ import annotations
 
 import re
-from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
+from reference_data import design_from_row, read_data, read_reference
 from statsmodels.stats.multitest import multipletests
 
 from neacovid import models
@@ -38,8 +37,7 @@ from neacovid.models import (
     logit,
 )
 
-REFERENCE = Path(__file__).parent / "reference"
-TEXT = ["case", "data", "weight", "strata", "psu", "fpc", "lonely_psu", "formula", "control"]
+TEXT = ["formula", "control"]  # besides reference_data.ROW_TEXT
 MAIN = "burnout ~ C(location) + C(age_group) + C(wave) + hours + female"
 STRCLUS = Design("w", strata="stratum", psu="psu")
 
@@ -49,42 +47,15 @@ TOLERANCES = {  # control: (coefficient abs, se rel, log CI limit abs, p rel)
 }
 
 
-def _read_reference() -> pd.DataFrame:
-    frame = pd.read_csv(
-        REFERENCE / "models_reference.csv",
-        keep_default_na=False,
-        na_values=[""],
-        dtype={c: str for c in TEXT},
-    )
-    for c in TEXT:
-        frame[c] = frame[c].fillna("")
-    return frame
-
-
-REFERENCE_ROWS = _read_reference()
-
-
-@cache
-def _csv(stem: str) -> pd.DataFrame:
-    return pd.read_csv(REFERENCE / "data" / f"{stem}.csv")
+REFERENCE_ROWS = read_reference("models_reference.csv", TEXT)
 
 
 def _data(stem: str) -> pd.DataFrame:
     # models_nolonely: the synthetic sample without s9, its single-PSU stratum.
     if stem == "models_nolonely":
-        data = _csv("models")
+        data = read_data("models")
         return data[data["stratum"] != "s9"].reset_index(drop=True)
-    return _csv(stem)
-
-
-def _design(row) -> Design:
-    return Design(
-        weight=row.weight,
-        strata=row.strata or None,
-        psu=row.psu or None,
-        fpc=row.fpc or None,
-        lonely_psu=row.lonely_psu or "fail",
-    )
+    return read_data(stem)
 
 
 def _r_term(term: str) -> str:
@@ -111,7 +82,7 @@ def _cases():
 @pytest.mark.parametrize("expected", _cases())
 def test_logit_equals_r_svyglm(expected):
     first = expected.iloc[0]
-    got = logit(_data(first.data), _design(first), first.formula, level=first.level)
+    got = logit(_data(first.data), design_from_row(first), first.formula, level=first.level)
     assert list(got.columns) == MODEL_COLUMNS
     assert got.attrs["n"] == first.n
     got = got.assign(r_term=got["term"].map(_r_term))

@@ -8,67 +8,22 @@ the issue's tolerances: estimate 1e-9 absolute, SE 1e-7 relative, CI limits
 
 from __future__ import annotations
 
-from functools import cache
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from reference_data import design_from_row, read_data, read_reference
 
-from neacovid.design import Design
 from neacovid.estimate import means, shares
 
-REFERENCE = Path(__file__).parent / "reference"
-TEXT = [
-    "case",
-    "data",
-    "weight",
-    "strata",
-    "psu",
-    "fpc",
-    "lonely_psu",
-    "var",
-    "by",
-    "ci",
-    "domain",
-    "category",
-]
-
-
-def _read_reference(name: str) -> pd.DataFrame:
-    frame = pd.read_csv(
-        REFERENCE / name,
-        keep_default_na=False,
-        na_values=["", "NaN"],
-        dtype={c: str for c in TEXT},
-    )
-    for c in TEXT:
-        if c in frame:
-            frame[c] = frame[c].fillna("")
-    return frame
-
-
-@cache
-def _data(stem: str) -> pd.DataFrame:
-    return pd.read_csv(REFERENCE / "data" / f"{stem}.csv")
+TEXT = ["var", "by", "ci", "domain", "category"]  # besides reference_data.ROW_TEXT
 
 
 def _data_for(case: str, stem: str) -> pd.DataFrame:
-    data = _data(stem)
+    data = read_data(stem)
     # The strclus cases leave out the single-PSU stratum h7; lonely_* keep it.
     if stem == "strclus" and not case.startswith("lonely_"):
         data = data[data["stratum"] != "h7"].reset_index(drop=True)
     return data
-
-
-def _design(row) -> Design:
-    return Design(
-        weight=row.weight,
-        strata=row.strata or None,
-        psu=row.psu or None,
-        fpc=row.fpc or None,
-        lonely_psu=row.lonely_psu or "fail",
-    )
 
 
 def _label(value) -> str:
@@ -84,8 +39,8 @@ def _groups(reference: pd.DataFrame, keys: list[str]):
     ]
 
 
-SHARES = _read_reference("shares_reference.csv")
-MEANS = _read_reference("means_reference.csv")
+SHARES = read_reference("shares_reference.csv", TEXT)
+MEANS = read_reference("means_reference.csv", TEXT)
 
 
 def _compare(got: pd.DataFrame, expected: pd.DataFrame, what: str) -> None:
@@ -105,7 +60,7 @@ def test_shares_equal_r_survey(key, expected):
     first = expected.iloc[0]
     by = first.by.split(",") if first.by else None
     data = _data_for(first.case, first.data)
-    got = shares(data, _design(first), first["var"], by=by, ci=first.ci, level=first.level)
+    got = shares(data, design_from_row(first), first["var"], by=by, ci=first.ci, level=first.level)
     got_domain = got[by].astype(str).agg("|".join, axis=1) if by else pd.Series("", index=got.index)
     got = got.assign(domain=got_domain, category=got["category"].map(_label))
     merged = expected.merge(got, on=["domain", "category"], suffixes=("_r", ""), how="left")
@@ -143,7 +98,7 @@ def test_means_equal_r_survey(key, expected):
     first = expected.iloc[0]
     by = first.by.split(",") if first.by else None
     data = _data_for(first.case, first.data)
-    got = means(data, _design(first), first["var"], by=by, level=first.level)
+    got = means(data, design_from_row(first), first["var"], by=by, level=first.level)
     _compare(got.reset_index(drop=True), expected.reset_index(drop=True), first.case)
 
 
