@@ -12,7 +12,7 @@ import pytest
 from neacovid import synth
 from neacovid.codebook import load_codebook, parse_codebook
 from neacovid.errors import CodebookError, DataError, InputFileError
-from neacovid.harmonize import harmonize_wave, inspect_file
+from neacovid.harmonize import check_file, harmonize_wave, inspect_file
 
 REPO = Path(__file__).resolve().parents[1]
 CODEBOOK = REPO / "workflow" / "codebook" / "nea_covid.yaml"
@@ -339,3 +339,140 @@ def test_required_target_and_structure(tmp_path):
     assert "weight" in bad(SMALL.replace("      ophoogfactor: weight\n", ""), tmp_path)
     msg = bad(SMALL.replace("ee_1: ee1", "ee_1: {target: ee1, recode: {1: 1}}"), tmp_path)
     assert "waves/w1/variables/ee_1" in msg
+
+
+# --------------------------------------------------------------------------- value labels
+
+
+COVID_WAVE = "2021-11"
+
+
+def write_covid(path, codebook, sekse, value_labels=None, **override):
+    """A small COVID-19 wave file with every mapped variable: codes 1 (valid) unless given."""
+    n = len(sekse)
+    data = {var: [1.0] * n for var in codebook.wave(COVID_WAVE).file_variables}
+    data.update(
+        panelid=[float(101 + i) for i in range(n)],
+        ophoogfactor=[1000.0] * n,
+        leeftijd=[30.0 + i for i in range(n)],
+        sector=[7.0] * n,
+        sekse=[float(s) for s in sekse],
+    )
+    data.update(override)
+    pyreadstat.write_sav(pd.DataFrame(data), str(path), variable_value_labels=value_labels or None)
+    return path
+
+
+def label_error(call, path, codebook) -> str:
+    with pytest.raises(CodebookError) as err:
+        call(path, COVID_WAVE, codebook)
+    return str(err.value)
+
+
+@pytest.mark.parametrize("call", [harmonize_wave, check_file], ids=["harmonize", "check_file"])
+def test_r_factor_sex_codes_contradict_the_codebook_labels(tmp_path, codebook, call):
+    # haven::write_sav(factor(c("man", "vrouw"))): 1 = man, 2 = vrouw; the codebook has
+    # 0 = man (male), 1 = vrouw (female), so every man would silently become female.
+    path = write_covid(
+        tmp_path / "factor.sav", codebook, [1, 2, 1, 2], {"sekse": {1: "man", 2: "vrouw"}}
+    )
+    msg = label_error(call, path, codebook)
+    assert "\n" not in msg
+    assert msg.startswith(f"{path} (wave {COVID_WAVE}): the value labels of variable 'sekse'")
+    assert str(CODEBOOK) in msg
+    assert "code 0: no file label, codebook label 'man' (the file labels code 1 'man')" in msg
+    assert (
+        "code 1: file label 'man', codebook label 'vrouw' (the file labels code 2 'vrouw')" in msg
+    )
+    assert "fix 'codes' and 'labels' of 'sekse'" in msg and "recode the file" in msg
+
+
+def test_swapped_labels_on_the_codebook_codes_stop(tmp_path, codebook):
+    path = write_covid(
+        tmp_path / "swapped.sav", codebook, [0, 1], {"sekse": {0: "vrouw", 1: "man"}}
+    )
+    msg = label_error(check_file, path, codebook)
+    assert "code 0: file label 'vrouw', codebook label 'man' (the file labels code 1 'man')" in msg
+
+
+def test_shifted_sector_codes_stop(tmp_path, codebook):
+    # a factor of the sections present (no A) would put B on code 1
+    labels = {1: "B Delfstoffenwinning", 2: "C Industrie", 7: "H Vervoer en opslag"}
+    path = write_covid(tmp_path / "sector.sav", codebook, [0, 1], {"sector": labels})
+    msg = label_error(harmonize_wave, path, codebook)
+    assert "variable 'sector'" in msg
+    assert "code 1: file label 'B Delfstoffenwinning', codebook label " in msg
+    assert "'A Landbouw, bosbouw en visserij'" in msg
+    assert "code 2: file label 'C Industrie', codebook label 'B Delfstoffenwinning' " in msg
+
+
+def test_future_item_labels_are_checked(tmp_path, codebook):
+    labels = {1: "nee, liever volledig op locatie", 2: "ja, combineren"}
+    path = write_covid(tmp_path / "future.sav", codebook, [0, 1], {"toekomst_thuis": labels})
+    msg = label_error(check_file, path, codebook)
+    assert "variable 'toekomst_thuis'" in msg
+    assert "code 1: file label 'nee, liever volledig op locatie', codebook label " in msg
+
+
+def test_2019_sex_labels_are_checked(tmp_path, synthetic, codebook):
+    frame, meta = pyreadstat.read_sav(str(synthetic["2019"]), user_missing=True)
+    frame["geslacht"] = frame["geslacht"] - 1  # 0 = man, 1 = vrouw
+    labels = dict(meta.variable_value_labels, geslacht={0: "man", 1: "vrouw"})
+    path = tmp_path / "nea2019.sav"
+    pyreadstat.write_sav(
+        frame, str(path), variable_value_labels=labels, missing_ranges=meta.missing_ranges
+    )
+    with pytest.raises(CodebookError, match=r"wave 2019.*'geslacht'.*code 1: file label 'vrouw'"):
+        check_file(path, "2019", codebook)
+
+
+def test_matching_labels_compare_without_case_and_whitespace(tmp_path, codebook):
+    labels = {
+        "sekse": {0: "  MAN", 1: "Vrouw ", 2: "anders"},  # an extra code is no contradiction
+        "toekomst_thuis": {1: "Ja,combineren", 8: "weet niet"},
+        "sector": {7: "g  handel"},
+    }
+    path = write_covid(tmp_path / "ok.sav", codebook, [0, 1, 2], labels)
+    check_file(path, COVID_WAVE, codebook)
+    frame, audit = harmonize_wave(path, COVID_WAVE, codebook)
+    assert frame["sex"].tolist()[:2] == ["male", "female"]
+    assert audit["unmapped_codes"] == {"sekse": {"2": 1}}
+
+
+def test_files_without_value_labels_are_not_checked(tmp_path, codebook):
+    # nothing in the file says what 1/2 mean: the codes are read as the codebook's,
+    # and the code it does not know is counted in the audit as before
+    path = write_covid(tmp_path / "plain.sav", codebook, [1, 2, 1, 2])
+    check_file(path, COVID_WAVE, codebook)
+    frame, audit = harmonize_wave(path, COVID_WAVE, codebook)
+    assert audit["unmapped_codes"] == {"sekse": {"2": 2}}
+    # value labels for other codes only (a labelled "no answer") do not contradict either
+    path = write_covid(tmp_path / "partial.sav", codebook, [0, 1], {"sekse": {9: "geen antwoord"}})
+    check_file(path, COVID_WAVE, codebook)
+    # nor does a CSV file, which has no value labels at all
+    csv = tmp_path / "plain.csv"
+    pyreadstat.read_sav(str(tmp_path / "plain.sav"))[0].to_csv(csv, index=False)
+    check_file(csv, COVID_WAVE, codebook)
+    harmonize_wave(csv, COVID_WAVE, codebook)
+
+
+def test_synthetic_files_pass_the_label_check(synthetic, codebook):
+    for wave, path in synthetic.items():
+        check_file(path, wave, codebook)
+
+
+def test_codebook_labels_only_for_known_codes(tmp_path):
+    with_labels = SMALL.replace(
+        "{0: male, 1: female}", "{0: male, 1: female}, missing: [9], labels: LABELS"
+    )
+    ok = parse_codebook(
+        __import__("yaml").safe_load(with_labels.replace("LABELS", "{0: man, 9: onbekend}"))
+    )
+    assert dict(ok.wave("w1").variables["sekse"].labels) == {0.0: "man", 9.0: "onbekend"}
+    msg = bad(with_labels.replace("LABELS", "{0: man, 2: vrouw}"), tmp_path)
+    assert "'w1'" in msg and "'sekse'" in msg and "code 2" in msg and "'codes'" in msg
+    msg = bad(SMALL.replace("ee_1: ee1", "ee_1: {target: ee1, labels: {1: nooit}}"), tmp_path)
+    assert "'ee_1'" in msg and "code 1" in msg and "listed: none" in msg
+    for wrong in ("{0: 1}", "{0: ''}", "{}", "[man, vrouw]"):  # not text, empty, not a mapping
+        msg = bad(with_labels.replace("LABELS", wrong), tmp_path)
+        assert "at waves/w1/variables/sekse:" in msg, wrong

@@ -41,12 +41,14 @@ class Target:
 
 @dataclass(frozen=True)
 class VarMap:
-    """One file variable: the target(s) it fills, its recodes and extra missing codes."""
+    """One file variable: the target(s) it fills, its recodes, extra missing codes and
+    the value labels the file is expected to give (some of) its codes."""
 
     variable: str
     targets: tuple[str, ...]
     codes: MappingProxyType | None = None  # normalised code -> value (None = missing)
     missing: tuple = ()
+    labels: MappingProxyType | None = None  # normalised code -> expected file value label
 
 
 @dataclass(frozen=True)
@@ -270,7 +272,12 @@ def _check_wave(wave, variables, derived, schema, source, complete=True) -> Wave
                     f"{where}, variable {var!r}: code(s) {', '.join(map(str, both))} are both "
                     "recoded and missing; keep them in one of 'codes' or 'missing'"
                 )
-        maps[var] = VarMap(variable=var, targets=targets, codes=codes, missing=missing)
+        labels = None
+        if "labels" in spec:
+            labels = _check_labels(spec["labels"], codes, missing, f"{where}, variable {var!r}")
+        maps[var] = VarMap(
+            variable=var, targets=targets, codes=codes, missing=missing, labels=labels
+        )
 
     der = {}
     for target, spec in derived.items():
@@ -298,6 +305,40 @@ def _check_wave(wave, variables, derived, schema, source, complete=True) -> Wave
                 "every wave needs a panel id, weight, stratum and age"
             )
     return WaveMap(wave=wave, variables=MappingProxyType(maps), derived=MappingProxyType(der))
+
+
+def _check_labels(raw: dict, codes, missing: tuple, where: str) -> MappingProxyType:
+    """``labels``: code -> the file's value label, only for codes in ``codes`` or ``missing``."""
+    known = [*(codes or ()), *missing]
+    labels = {}
+    for code, label in raw.items():
+        try:
+            key = _norm_code(code)
+        except CodebookError as err:
+            raise CodebookError(f"{where}: in 'labels', {err}") from None
+        if key in labels:
+            raise CodebookError(
+                f"{where}: code {code!r} has two entries in 'labels'; keep one per code"
+            )
+        if key not in known:
+            listed = ", ".join(code_label(c) for c in known) if known else "none"
+            raise CodebookError(
+                f"{where}: 'labels' gives a label for code {code!r}, which is neither in "
+                f"'codes' nor in 'missing' (listed: {listed}); label only codes the "
+                "codebook recodes or treats as missing, or add the code to 'codes'"
+            )
+        if not isinstance(label, str) or not label.strip():
+            raise CodebookError(
+                f"{where}: the label of code {code!r} in 'labels' must be non-empty text, "
+                f"got {label!r}; quote it"
+            )
+        labels[key] = label
+    return MappingProxyType(labels)
+
+
+def label_key(label: str) -> str:
+    """A value label as compared with the file's: case and whitespace do not count."""
+    return "".join(str(label).split()).casefold()
 
 
 def _check_target(target: str, where: str, schema: dict) -> None:

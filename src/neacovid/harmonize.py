@@ -4,8 +4,12 @@
 user-missing codes (and the codebook's extra missing codes) into NA, renames and
 recodes to the common schema and excludes respondents outside the population,
 counting every excluded row by reason and every unexpected code by variable.
-`inspect_file` lists a file's variables, labels and codes and how well each
-codebook wave mapping fits it, to help map a new real file.
+Before reading any data it checks, from the file's metadata, that every mapped
+variable is there and that the file's value labels agree with the codebook's
+`labels` (a file coded 1/2 = man/vrouw against a codebook coded 0/1 stops with
+a `CodebookError` instead of turning every man into a woman). `inspect_file`
+lists a file's variables, labels and codes and how well each codebook wave
+mapping fits it, to help map a new real file.
 """
 
 from __future__ import annotations
@@ -17,7 +21,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from neacovid.codebook import Codebook, Derived, Target, VarMap, code_label, load_codebook
+from neacovid.codebook import (
+    Codebook,
+    Derived,
+    Target,
+    VarMap,
+    WaveMap,
+    code_label,
+    label_key,
+    load_codebook,
+)
 from neacovid.errors import CodebookError, DataError, InputFileError
 
 SPSS_SUFFIXES = (".sav", ".zsav")
@@ -45,6 +58,7 @@ def harmonize_wave(
     path = Path(path)
     where = f"{path} (wave {wave})"
     info, actual = _match_variables(path, wave, cb)
+    _check_value_labels(info, actual, mapping, where, cb.source)
     frame = _read(path, info, [actual[v] for v in mapping.file_variables])
     _check_numeric_weight(frame[actual[mapping.targets["weight"]]], where)
     rows_read = len(frame)
@@ -126,10 +140,13 @@ def check_file(path: str | os.PathLike, wave: str, codebook: Codebook | str | os
     """Check, from the file's metadata only, that it can be harmonised as ``wave``.
 
     The workflow runs this for every wave before any job starts, so a missing
-    variable stops the run before anything is written.
+    variable, or value labels that contradict the codebook's ``labels``, stop the
+    run before anything is written.
     """
     cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
-    _match_variables(Path(path), str(wave), cb)
+    path, wave = Path(path), str(wave)
+    info, actual = _match_variables(path, wave, cb)
+    _check_value_labels(info, actual, cb.wave(wave), f"{path} (wave {wave})", cb.source)
 
 
 def _match_variables(path: Path, wave: str, cb: Codebook) -> tuple[_FileInfo, dict]:
@@ -155,6 +172,66 @@ def _match_variables(path: Path, wave: str, cb: Codebook) -> tuple[_FileInfo, di
             f"({_preview(absent, limit=8)}); {hint}"
         )
     return info, actual
+
+
+def _check_value_labels(
+    info: _FileInfo, actual: dict, mapping: WaveMap, where: str, source: str
+) -> None:
+    """Stop if the file's value labels contradict the codebook's ``labels``.
+
+    Per mapped variable with ``labels`` that the file gives value labels: a code
+    whose file label is another one than the codebook expects, or an expected
+    label that the file puts on another code, means the file's codes do not mean
+    what ``codes`` says. Labels compare without case and whitespace. Variables
+    without value labels in the file (CSV, Parquet, unlabelled) are not checked.
+    """
+    for var, vm in mapping.variables.items():
+        declared = info.value_labels.get(actual[var]) if vm.labels else None
+        if not declared:
+            continue
+        in_file = {_label_code(code): str(label) for code, label in declared.items()}
+        codes_of: dict[str, list] = {}
+        for code, label in in_file.items():
+            codes_of.setdefault(label_key(label), []).append(code)
+        problems = []
+        for code, expected in vm.labels.items():
+            code = _label_code(code)
+            has = in_file.get(code)
+            if has is not None and label_key(has) == label_key(expected):
+                continue
+            elsewhere = [c for c in codes_of.get(label_key(expected), []) if c != code]
+            if has is None and not elsewhere:
+                continue  # the file does not label this code: nothing contradicts
+            text = f"code {code_label(code)}: " + (
+                f"file label {has!r}" if has is not None else "no file label"
+            )
+            text += f", codebook label {expected!r}"
+            if elsewhere:
+                text += f" (the file labels code {code_label(elsewhere[0])} "
+                text += f"{in_file[elsewhere[0]]!r})"
+            problems.append(text)
+        if problems:
+            shown = "; ".join(problems[:4])
+            if len(problems) > 4:
+                shown += f"; ... ({len(problems)} codes in all)"
+            raise CodebookError(
+                f"{where}: the value labels of variable {actual[var]!r} contradict {source}: "
+                f"{shown}; the file's codes mean other categories than the codebook's "
+                "'codes' say, so recoding would be wrong: fix 'codes' and 'labels' of "
+                f"{var!r} for this wave in the codebook, or recode the file to the "
+                "codebook's codes (haven::write_sav stores an R factor as codes 1..k)"
+            )
+
+
+def _label_code(code):
+    """A value-label code as compared with the codebook's: 1, 1.0 and "1" are one code."""
+    if isinstance(code, (int, float)) and not isinstance(code, bool):
+        return float(code)
+    text = str(code).strip()
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def inspect_file(
