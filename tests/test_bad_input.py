@@ -216,8 +216,10 @@ def test_lonely_psu_under_fail(tmp_path, clean_files):
         ({"indicators": {"stress": {"items": ["ee1"]}}}, ["unknown key 'stress'", "indicators"]),
         ({"design": {"lonely_psu": "drop"}}, ["design.lonely_psu", "drop"]),
         ({"disclosure": {"min_n": "ten"}}, ["disclosure.min_n"]),
+        ({"report": {"focus_wave": "2021-03"}}, ["report.focus_wave", "2021-03"]),
     ],
-    ids=["unknown-table-indicator", "unknown-indicator", "bad-lonely", "wrong-type"],
+    ids=["unknown-table-indicator", "unknown-indicator", "bad-lonely", "wrong-type",
+         "wave-not-analysed"],
 )
 def test_bad_config(tmp_path, clean_files, extra, words):
     config, results = setup(tmp_path, clean_files, extra=extra)

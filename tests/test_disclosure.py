@@ -97,3 +97,67 @@ def test_no_number_survives_suppression():
     assert (shown["n"] >= RULES.min_n).all()
     hidden = out[out["status"] == "suppressed"]
     assert hidden[["estimate", "se", "n", "weighted_n"]].isna().all().all()
+
+
+def test_cells_hidden_in_estimate_tables_stay_hidden_everywhere():
+    """A by-location cell suppressed with its complement must not come back
+    through a change (estimate, base_estimate), a contrast of unions
+    (hybrid + home) or a key figure of (partly) home workers."""
+    from neacovid.disclosure import (
+        suppress_changes,
+        suppress_contrasts,
+        suppress_key_figures,
+        suppressed_cells,
+    )
+
+    by_location = apply_rules(
+        _table({"2021-11": (500, 69, 6)}).assign(indicator="burnout"),
+        RULES, ["wave", "location"], partition="location",
+    )
+    cells = suppressed_cells({"burnout_by_location": by_location})
+    assert cells == {("burnout", "2021-11", "location", "hybrid"),
+                     ("burnout", "2021-11", "location", "home")}
+    base = {"estimate": 0.2, "base_estimate": 0.18, "diff": 0.02, "se": 0.01, "n": 69,
+            "base_n": 300, "status": "ok", "reason": ""}
+    changes = pd.DataFrame([
+        {"indicator": "burnout", "breakdown": "location", "group": "hybrid", "wave": "2021-11",
+         "base": "2019"} | base,
+        {"indicator": "burnout", "breakdown": "location", "group": "on_site", "wave": "2021-11",
+         "base": "2019"} | base,
+        {"indicator": "burnout", "breakdown": "location", "group": "hybrid", "wave": "2023-06",
+         "base": "2021-11"} | base,
+    ])
+    out = suppress_changes(changes, cells)
+    assert list(out["status"]) == ["suppressed", "ok", "suppressed"]
+    assert out.loc[[0, 2], ["estimate", "base_estimate", "diff", "n"]].isna().all().all()
+
+    contrasts = pd.DataFrame([{
+        "indicator": "burnout", "contrast": "home_vs_onsite", "group": "location",
+        "wave": "2021-11", "location": np.nan, "a": "hybrid, home", "b": "on_site",
+        "estimate_a": 0.165, "estimate_b": 0.19, "diff": -0.025, "n_a": 75, "n_b": 500,
+        "status": "ok", "reason": "",
+    }])
+    assert suppress_contrasts(contrasts, cells)["status"].iloc[0] == "suppressed"
+
+    key = pd.DataFrame([
+        {"id": "k1", "wave": "2021-11", "population": "home_any workers",
+         "indicator": "burnout", "category": "1", "published": 16.9, "estimate": 16.5,
+         "n": 75, "within_ci": True, "status": "ok", "reason": ""},
+        {"id": "k2", "wave": "2021-11", "population": "on_site workers",
+         "indicator": "burnout", "category": "1", "published": 19.0, "estimate": 19.1,
+         "n": 500, "within_ci": True, "status": "ok", "reason": ""},
+    ])
+    populations = {"home_any workers": {"column": "home_any", "value": 1},
+                   "on_site workers": {"column": "location", "value": "on_site"}}
+    out = suppress_key_figures(key, cells, populations)
+    assert list(out["status"]) == ["suppressed", "ok"]
+    assert pd.isna(out.loc[0, "estimate"]) and out.loc[0, "published"] == 16.9
+    assert out.loc[0, "within_ci"] is None
+
+
+def test_comparison_with_one_empty_side_shows_no_numbers():
+    table = pd.DataFrame({"estimate": [0.79, 0.5], "se": [0.1, 0.05], "n": [6, 400],
+                          "base_n": [0, 300], "wave": ["2020-11", "2021-11"]})
+    out = apply_rules(table, RULES, ["wave"], n_columns=["n", "base_n"], rse=False)
+    assert list(out["status"]) == ["empty", "ok"]
+    assert pd.isna(out.loc[0, "estimate"]) and pd.isna(out.loc[0, "n"])

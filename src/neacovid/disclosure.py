@@ -70,14 +70,23 @@ def apply_rules(
     keep: numeric columns that are not estimates (e.g. the published figure).
     """
     out = table.copy()
-    n = out[list(n_columns)].astype(float).fillna(0).min(axis=1).to_numpy()
+    counts = out[list(n_columns)].astype(float).fillna(0)
+    # A comparison with one empty side has no estimate, but its other side's
+    # numbers are still there: only a row without any respondent is empty.
+    largest = counts.max(axis=1).to_numpy()
+    n = counts.where(counts > 0).min(axis=1).fillna(0).to_numpy()
     status = np.full(len(out), OK, dtype=object)
     reason = np.full(len(out), "", dtype=object)
 
-    empty = ~(n > 0)
+    empty = ~(largest > 0)
     status[empty] = EMPTY
     reason[empty] = "no respondents"
-    primary = ~empty & (n < rules.min_n)
+    # No comparison without one side; its other side's numbers are not shown
+    # here either (they are in the estimate tables, under their own rules).
+    one_sided = ~empty & (counts.min(axis=1).to_numpy() == 0)
+    status[one_sided] = EMPTY
+    reason[one_sided] = "no respondents on one side"
+    primary = ~empty & ~one_sided & (n < rules.min_n)
     status[primary] = SUPPRESSED
     reason[primary] = [f"n={int(v)} < min_n={rules.min_n}" for v in n[primary]]
 
@@ -105,7 +114,7 @@ def apply_rules(
         if c not in domain and c not in keep and pd.api.types.is_numeric_dtype(out[c])
     ]
     out[numbers] = out[numbers].astype(float)
-    out.loc[status == SUPPRESSED, numbers] = np.nan
+    out.loc[(status == SUPPRESSED) | (status == EMPTY), numbers] = np.nan
     if "weighted_n" in out.columns and rules.round_weighted_n > 1:
         step = rules.round_weighted_n
         out["weighted_n"] = (out["weighted_n"] / step).round() * step
@@ -156,3 +165,100 @@ def output_check(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
                 {"table": name, "cell": cell, "status": row["status"], "reason": row["reason"]}
             )
     return pd.DataFrame(rows, columns=["table", "cell", "status", "reason"])
+
+
+# -- one suppression decision for every table ------------------------------------
+
+# Populations and contrast sides that are unions of a breakdown's groups.
+UNIONS = {("home_any", "1"): ("location", ("hybrid", "home")),
+          ("home_any", "0"): ("location", ("on_site",))}
+
+
+def read_suppressed_cells(paths: Sequence[str]) -> set[tuple[str, str, str, str]]:
+    from pathlib import Path
+
+    text = {c: str for c in ("wave", "location", "age_group", "category")}
+    return suppressed_cells({Path(p).stem: pd.read_csv(p, dtype=text) for p in paths})
+
+
+def suppressed_cells(tables: Mapping[str, pd.DataFrame]) -> set[tuple[str, str, str, str]]:
+    """(indicator, wave, breakdown, group) of every suppressed domain of the
+    ``<indicator>_by_<breakdown>`` tables (breakdown "wave": group "all")."""
+    cells = set()
+    for name, table in tables.items():
+        if "_by_" not in name or "status" not in table.columns:
+            continue
+        indicator, breakdown = name.split("_by_", 1)
+        hidden = table[table["status"] == SUPPRESSED]
+        for _, row in hidden.iterrows():
+            group = "all" if breakdown == "wave" else str(row[breakdown])
+            cells.add((indicator, str(row["wave"]), breakdown, group))
+    return cells
+
+
+def _suppress(out: pd.DataFrame, mask: np.ndarray, reason: str, keep: Sequence[str]) -> None:
+    mask = mask & out["status"].isin([OK, INDICATIVE]).to_numpy()
+    if not mask.any():
+        return
+    numbers = [c for c in out.columns
+               if c not in keep and pd.api.types.is_numeric_dtype(out[c])]
+    out[numbers] = out[numbers].astype(float)
+    out.loc[mask, numbers] = np.nan
+    out.loc[mask, "status"] = SUPPRESSED
+    out.loc[mask, "reason"] = reason
+
+
+def _side_cells(indicator: str, wave: str, column: str, values) -> list[tuple]:
+    cells = []
+    for value in values:
+        breakdown, groups = UNIONS.get((column, str(value)), (column, (str(value),)))
+        cells += [(indicator, wave, breakdown, g) for g in groups]
+    return cells
+
+
+def suppress_changes(table: pd.DataFrame, cells: set) -> pd.DataFrame:
+    """A change whose wave or base cell is suppressed in the estimate tables
+    would give that cell away (estimate, base_estimate): suppress it too."""
+    out = table.copy()
+    def hidden(r, wave) -> bool:
+        breakdown = "wave" if r.breakdown == "all" else r.breakdown
+        return (r.indicator, str(wave), breakdown, str(r.group)) in cells
+
+    mask = np.array([hidden(r, r.wave) or hidden(r, r.base)
+                     for r in out.itertuples(index=False)], dtype=bool)
+    _suppress(out, mask, "suppressed in the estimate table", keep=())
+    return out
+
+
+def suppress_contrasts(table: pd.DataFrame, cells: set) -> pd.DataFrame:
+    """A contrast side that is (or contains) a suppressed cell is suppressed."""
+    out = table.copy()
+    mask = np.zeros(len(out), dtype=bool)
+    for i, r in enumerate(out.itertuples(index=False)):
+        if "location" in out.columns and pd.notna(getattr(r, "location", None)):
+            continue  # sides within a location are domains of their own (n_a, n_b)
+        for side in (r.a, r.b):
+            values = [v.strip() for v in str(side).split(",")]
+            if any(c in cells for c in _side_cells(r.indicator, str(r.wave), r.group, values)):
+                mask[i] = True
+    _suppress(out, mask, "contains a cell suppressed in the estimate table", keep=())
+    return out
+
+
+def suppress_key_figures(table: pd.DataFrame, cells: set, populations: Mapping) -> pd.DataFrame:
+    """A key figure whose population contains a suppressed cell is suppressed."""
+    out = table.copy()
+    mask = np.zeros(len(out), dtype=bool)
+    for i, r in enumerate(out.itertuples(index=False)):
+        spec = populations.get(r.population)
+        if spec is None:
+            wanted = [(r.indicator, str(r.wave), "wave", "all")]
+        else:
+            wanted = _side_cells(r.indicator, str(r.wave), spec["column"], [spec["value"]])
+        mask[i] = any(c in cells for c in wanted)
+    _suppress(out, mask, "contains a cell suppressed in the estimate table",
+              keep=("published",))
+    if mask.any():
+        out["within_ci"] = out["within_ci"].astype(object)
+        out.loc[mask, "within_ci"] = None
+    return out

@@ -125,7 +125,7 @@ def _row(figure, found) -> dict:
             "ci_low": np.nan,
             "ci_high": np.nan,
             "n": 0,
-            "within_ci": False,
+            "within_ci": None,  # not estimated: neither agrees nor disagrees
         }
     low, high = 100 * found["ci_low"], 100 * found["ci_high"]
     return row | {

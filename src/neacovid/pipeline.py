@@ -109,10 +109,10 @@ def tables(
     disclosure: Mapping,
 ) -> None:
     from neacovid.disclosure import DisclosureRules, apply_rules
-    from neacovid.tables import estimate_tables, table_specs
+    from neacovid.tables import DERIVED_FROM, estimate_tables, table_specs
 
     data = pd.read_parquet(analysis)
-    specs = table_specs(share_indicators, mean_indicators, breakdowns, {"home_any": "location"})
+    specs = table_specs(share_indicators, mean_indicators, breakdowns, DERIVED_FROM)
     wanted = {Path(p).stem: p for p in outputs}
     missing = sorted(set(wanted) - {s.name for s in specs})
     if missing:
@@ -135,9 +135,15 @@ def key_figures(
     ci: str,
     level: float,
     disclosure: Mapping,
+    estimate_tables: Sequence[str],
     output: str,
 ) -> None:
-    from neacovid.disclosure import DisclosureRules, apply_rules
+    from neacovid.disclosure import (
+        DisclosureRules,
+        apply_rules,
+        read_suppressed_cells,
+        suppress_key_figures,
+    )
     from neacovid.keyfigures import key_figures as compute
 
     data = pd.read_parquet(analysis)
@@ -148,6 +154,8 @@ def key_figures(
         keep=["published", "within_ci"],
     )
     table["within_ci"] = table["within_ci"].where(table["status"] != "suppressed")
+    # The same cells stay hidden here as in the estimate tables.
+    table = suppress_key_figures(table, read_suppressed_cells(estimate_tables), populations)
     write_csv(table, output)
     agree = int(table["within_ci"].sum())
     log.info("key figures: %d of %d published figures inside this run's CI", agree, len(table))
@@ -179,16 +187,25 @@ def compare(
     spec: Mapping,
     level: float,
     disclosure: Mapping,
+    estimate_tables: Sequence[str],
     outputs: Mapping[str, str],
 ) -> None:
     """Changes vs the base wave and between consecutive waves, group contrasts,
     and the location x age test, on the panel design (respondent = PSU)."""
-    from neacovid.disclosure import DisclosureRules, apply_rules
+    from neacovid.disclosure import (
+        DisclosureRules,
+        apply_rules,
+        read_suppressed_cells,
+        suppress_changes,
+        suppress_contrasts,
+    )
     from neacovid.tables import change_table, chisq_table, contrast_table
 
     data = pd.read_parquet(analysis)
     panel = design_from_config(design)
     rules = DisclosureRules.from_config(disclosure)
+    # Cells hidden in the estimate tables stay hidden in every comparison.
+    hidden = read_suppressed_cells(estimate_tables)
     bound = panel.bind(data)
     indicators = list(spec["indicators"])
     breakdowns = list(spec["breakdowns"])
@@ -196,11 +213,11 @@ def compare(
         table = change_table(data, bound, indicators, breakdowns, base, level)
         table = apply_rules(table, rules, ["indicator", "breakdown", "group", "wave", "base"],
                             n_columns=["n", "base_n"], rse=False)
-        write_csv(table, outputs[name])
+        write_csv(suppress_changes(table, hidden), outputs[name])
     table = contrast_table(data, bound, indicators, spec["contrasts"], level)
     table = apply_rules(table, rules, ["indicator", "contrast", "wave", "location"],
                         n_columns=["n_a", "n_b"], rse=False)
-    write_csv(table, outputs["contrasts"])
+    write_csv(suppress_contrasts(table, hidden), outputs["contrasts"])
     test = spec["test"]
     table = chisq_table(data, bound, test["row"], test["col"], test["by"])
     write_csv(apply_rules(table, rules, [test["by"]], rse=False), outputs["test"])

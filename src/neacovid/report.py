@@ -194,6 +194,7 @@ def _key_figures(results: Path, w: _Words) -> dict:
         if str(r["category"]) not in ("1", "1.0"):
             name = f"{name}: {w.category(r['category'])}"
         shown = r["status"] in SHOWN
+        within = {"True": True, "False": False}.get(str(r["within_ci"])) if shown else None
         rows.append({
             "label": name,
             "wave": wave_label(r["wave"], w.language),
@@ -202,12 +203,15 @@ def _key_figures(results: Path, w: _Words) -> dict:
             "estimate": w.pct(r["estimate"] / 100, r["status"]) if shown else "–",
             "ci": w.ci(r["ci_low"], r["ci_high"], scale=1.0) if shown else "–",
             "n": w.num(r["n"]) if shown else "–",
-            "agrees": w.t["word_yes"] if r["within_ci"] is True or r["within_ci"] == "True"
-            else w.t["word_no"],
-            "disagrees": not (r["within_ci"] is True or r["within_ci"] == "True"),
+            "agrees": {True: w.t["word_yes"], False: w.t["word_no"]}.get(within, "–"),
+            "disagrees": within is False,
         })
-    agree = sum(not r["disagrees"] for r in rows)
-    return {"rows": rows, "intro": w.t["key_intro"].format(agree=agree, total=len(rows))}
+    agree = sum(r["agrees"] == w.t["word_yes"] for r in rows)
+    missing = sum(r["agrees"] == "–" for r in rows)
+    intro = w.t["key_intro"].format(agree=agree, total=len(rows))
+    if missing:
+        intro += " " + w.t["key_not_estimated"].format(missing=missing)
+    return {"rows": rows, "intro": intro}
 
 
 def _location(results: Path, w: _Words, waves: list[str], focus: str) -> dict:

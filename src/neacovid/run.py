@@ -44,6 +44,7 @@ def preflight(config: dict) -> None:
                 f"config data.waves: wave {wave!r} is not in {waves_csv} "
                 f"(known: {', '.join(known)}); fix the wave name"
             )
+    check_wave_references(config)
     codebook = load_codebook(data["codebook"])
     for wave in data["waves"]:
         codebook.wave(wave)  # the codebook must map every wave
@@ -64,6 +65,25 @@ def preflight(config: dict) -> None:
         if not Path(path).is_file():
             raise ConfigError(f"config data.files[{wave!r}]: {path} does not exist; fix the path")
         check_file(path, wave, codebook)
+
+
+def check_wave_references(config: dict) -> None:
+    """Every setting that names a wave must name one the run analyses."""
+    waves = [str(w) for w in config["data"]["waves"]]
+    named = {
+        "report.focus_wave": config["report"]["focus_wave"],
+        "compare.base": config["compare"]["base"],
+        "figures.reference_wave": config["figures"]["reference_wave"],
+    }
+    reference = config["models"]["references"].get("wave")
+    if reference is not None and "wave" in config["models"]["covariates"]:
+        named["models.references.wave"] = reference
+    for key, wave in named.items():
+        if str(wave) not in waves:
+            raise ConfigError(
+                f"config {key}: wave {wave!r} is not among data.waves "
+                f"({', '.join(waves)}); set it to one of them"
+            )
 
 
 def check_table_variables(config: dict, known: set[str]) -> None:

@@ -17,6 +17,10 @@ from neacovid.design import BoundDesign, Design, as_bound
 from neacovid.errors import ConfigError
 from neacovid.estimate import category_label, means, shares
 
+# Indicators defined from another column: tabulating or testing one by the
+# other would only show 0% and 100%.
+DERIVED_FROM = {"home_any": "location"}
+
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -114,7 +118,7 @@ def change_table(
     parts = []
     for indicator in indicators:
         for breakdown in [None, *breakdowns]:
-            if breakdown == indicator:
+            if breakdown is not None and breakdown in (indicator, DERIVED_FROM.get(indicator)):
                 continue
             table = changes(analysis, bound, indicator, over="wave", base=base,
                             by=breakdown, level=level)
@@ -142,7 +146,8 @@ def contrast_table(
     parts = []
     for spec in contrasts:
         for indicator in indicators:
-            if indicator == spec["group"]:
+            # home_any by location is 0 or 1 by definition: not a test.
+            if indicator == spec["group"] or DERIVED_FROM.get(indicator) == spec["group"]:
                 continue
             table = contrast(analysis, bound, indicator, spec["group"], spec["a"], spec["b"],
                              by=list(spec["by"]), level=level)

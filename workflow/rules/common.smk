@@ -65,11 +65,11 @@ def wave_file(wildcards):
 
 
 def table_names():
-    from neacovid.tables import table_specs
+    from neacovid.tables import DERIVED_FROM, table_specs
 
     tables = config["tables"]
     specs = table_specs(
-        tables["shares"], tables["means"], tables["breakdowns"], {"home_any": "location"}
+        tables["shares"], tables["means"], tables["breakdowns"], DERIVED_FROM
     )
     return [spec.name for spec in specs]
 

@@ -27,6 +27,7 @@ rule key_figures:
     input:
         analysis=f"{RESULTS}/analysis.parquet",
         design_check=DESIGN_CHECK,
+        tables=expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
         published=config["key_figures"]["published"],
     output:
         report(
@@ -50,8 +51,9 @@ rule key_figures:
 
 rule compare:
     input:
-        f"{RESULTS}/analysis.parquet",
-        DESIGN_CHECK,
+        analysis=f"{RESULTS}/analysis.parquet",
+        design_check=DESIGN_CHECK,
+        tables=expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
     output:
         **{
             name: report(path, caption="../report/compare.rst", category="Comparisons")

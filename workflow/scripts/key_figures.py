@@ -12,5 +12,6 @@ run_step(
     ci=smk.params.ci,
     level=smk.params.level,
     disclosure=smk.params.disclosure,
+    estimate_tables=list(smk.input.tables),
     output=smk.output[0],
 )
