@@ -81,8 +81,11 @@ class _Words:
         return format_number(value, self.language, digits)
 
     def points(self, diff) -> str:
-        text = format_number(100 * diff, self.language, 1)
-        return f"+{text}" if diff > 0 else text
+        """A difference in percentage points with its sign: "+1,2", "−0,4", "0,0"."""
+        text = format_number(abs(100 * diff), self.language, 1)
+        if text.strip("0,.") == "":
+            return text
+        return f"+{text}" if diff > 0 else f"−{text}"
 
     def ci(self, low, high, scale: float = 100.0, digits: int = 1) -> str:
         if pd.isna(low) or pd.isna(high):
@@ -304,7 +307,8 @@ def _changes(results: Path, w: _Words, base: str) -> dict:
                 direction = "increase" if cell["diff"] > 0 else "decrease"
                 if sig:
                     moves[direction].append((label, wave))
-                cells.append({"text": w.points(cell["diff"]),
+                mark = "*" if cell["status"] == "indicative" else ""
+                cells.append({"text": w.points(cell["diff"]) + mark,
                               "mark": ("▲" if direction == "increase" else "▼") if sig else "",
                               "sig": sig})
             rows.append({"indicator": w.title(indicator), "group": label, "cells": cells})
