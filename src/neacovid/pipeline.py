@@ -249,8 +249,10 @@ def models(
             # A model that cannot be estimated (e.g. separation in a small sample)
             # is reported as such; the other tables and the report still come.
             log.warning("model %s not estimable: %s", indicator, err)
+            # The details (counts of rows predicted perfectly) stay in the log.
+            reason = f"not estimable: {type(err).__name__}; see {Path(output).name} log"
             table = pd.DataFrame({"indicator": [indicator], "term": ["(model)"],
-                                  "n": [0], "status": ["not_estimable"], "reason": [str(err)]})
+                                  "n": [0], "status": ["not_estimable"], "reason": [reason]})
             write_csv(table, output)
             continue
         table = apply_rules(table, rules, ["indicator", "term"], rse=False)
@@ -269,11 +271,14 @@ def output_check(tables: Sequence[str], output: str) -> None:
              (check["status"] == "suppressed").sum(), (check["status"] == "indicative").sum())
 
 
-def provenance(audits: Sequence[str], config: Mapping, output: str) -> None:
+def provenance(
+    audits: Sequence[str], references: Sequence[str], config: Mapping, output: str
+) -> None:
     from neacovid.config import REPO
     from neacovid.provenance import provenance as collect
 
-    record = collect([json.loads(Path(a).read_text()) for a in audits], config, REPO)
+    record = collect([json.loads(Path(a).read_text()) for a in audits], config, REPO,
+                     references)
     write_json(record, output)
     log.info("provenance: %d input files, git %s", len(record["inputs"]), record["git"])
 

@@ -65,7 +65,10 @@ def package_versions() -> dict:
     return versions
 
 
-def provenance(audits: Sequence[Mapping], config: Mapping, repo: Path) -> dict:
+def provenance(
+    audits: Sequence[Mapping], config: Mapping, repo: Path, references: Sequence[str] = ()
+) -> dict:
+    """``references``: other input files (codebook, published figures, waves)."""
     inputs = [
         {
             "wave": audit["wave"],
@@ -81,6 +84,7 @@ def provenance(audits: Sequence[Mapping], config: Mapping, repo: Path) -> dict:
         "inputs": inputs,
         "totals": {key: sum(i[key] for i in inputs) for key in ("rows_read", "rows_kept")}
         | {"rows_excluded": sum(sum(i["rows_excluded"].values()) for i in inputs)},
+        "references": [{"file": str(p), "sha256": sha256(p)} for p in references],
         "config": dict(config),
         "packages": package_versions(),
         "git": git_state(repo),

@@ -5,6 +5,7 @@ rule provenance:
     input:
         audits=expand(f"{RESULTS}/harmonized/{{wave}}.audit.json", wave=WAVES),
         data=expand(f"{RESULTS}/harmonized/{{wave}}.parquet", wave=WAVES),
+        references=[DATA["codebook"], DATA["waves_csv"], config["key_figures"]["published"]],
     output:
         f"{RESULTS}/provenance.json",
     params:

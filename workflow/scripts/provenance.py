@@ -6,6 +6,7 @@ run_step(
     provenance,
     log_file=smk.log[0],
     audits=list(smk.input.audits),
+    references=list(smk.input.references),
     config=smk.params.config,
     output=smk.output[0],
 )
