@@ -51,6 +51,21 @@ def _check_waves():
 
 ALL_WAVES = _check_waves()
 GIT_STATE = git_state(Path(workflow.basedir))
+
+
+def _code_version():
+    """A hash of the library's code: every rule has it as a param, so a change
+    in src/neacovid reruns the rules (Snakemake itself watches only scripts)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(workflow.basedir, "src", "neacovid").glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+CODE_VERSION = _code_version()
 WAVES = [str(w) for w in DATA["waves"]]
 
 

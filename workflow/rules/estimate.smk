@@ -12,6 +12,7 @@ rule tables:
             category="Tables",
         ),
     params:
+        code=CODE_VERSION,
         design=config["design"],
         tables=config["tables"],
         disclosure=config["disclosure"],
@@ -36,6 +37,7 @@ rule key_figures:
             category="Key figures",
         ),
     params:
+        code=CODE_VERSION,
         design=config["design"],
         populations=config["key_figures"]["populations"],
         ci=config["tables"]["ci"],
@@ -60,6 +62,7 @@ rule compare:
             for name, path in COMPARE_OUTPUTS.items()
         },
     params:
+        code=CODE_VERSION,
         design=config["compare"]["design"],
         spec=config["compare"],
         level=config["tables"]["level"],
@@ -84,6 +87,8 @@ rule output_check:
             caption="../report/output_check.rst",
             category="Output check",
         ),
+    params:
+        code=CODE_VERSION,
     conda:
         "../../environment.yml"
     log:
@@ -102,6 +107,7 @@ rule models:
             for indicator, path in MODEL_OUTPUTS.items()
         },
     params:
+        code=CODE_VERSION,
         design=config["models"]["design"],
         covariates=config["models"]["covariates"],
         references=config["models"]["references"],
@@ -121,6 +127,7 @@ rule check_designs:
     output:
         DESIGN_CHECK,
     params:
+        code=CODE_VERSION,
         designs={
             "tables": config["design"],
             "compare": config["compare"]["design"],

@@ -37,6 +37,7 @@ rule figures:
         png=expand(f"{RESULTS}/figures/{{{{lang}}}}/{{name}}.png", name=FIGURE_NAMES),
         manifest=f"{RESULTS}/figures/{{lang}}/figures.json",
     params:
+        code=CODE_VERSION,
         out_dir=lambda wildcards, output: os.path.dirname(output.manifest),
         source=DATA["source"],
         reference_wave=FIGURES["reference_wave"],

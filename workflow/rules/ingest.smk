@@ -5,6 +5,7 @@ rule synthesize:
     output:
         expand(f"{DATA['synthetic_dir']}/{{wave}}.sav", wave=ALL_WAVES),
     params:
+        code=CODE_VERSION,
         out_dir=lambda wildcards, output: os.path.dirname(output[0]),
         seed=DATA["seed"],
         scale=DATA["scale"],
@@ -22,6 +23,7 @@ rule harmonize:
         data=wave_file,
         codebook=DATA["codebook"],
     params:
+        code=CODE_VERSION,
         strict=DATA["strict"],
     output:
         parquet=f"{RESULTS}/harmonized/{{wave}}.parquet",
@@ -40,6 +42,7 @@ rule indicators:
     output:
         f"{RESULTS}/analysis.parquet",
     params:
+        code=CODE_VERSION,
         spec=config["indicators"],
     conda:
         "../../environment.yml"

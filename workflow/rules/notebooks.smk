@@ -21,6 +21,7 @@ rule notebook:
         ipynb=f"{RESULTS}/notebooks/{{name}}.ipynb",
         html=report(f"{RESULTS}/notebooks/{{name}}.html", category="Notebooks"),
     params:
+        code=CODE_VERSION,
         design=config["design"],
         ci=config["tables"]["ci"],
         level=config["tables"]["level"],

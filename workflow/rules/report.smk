@@ -9,6 +9,7 @@ rule provenance:
     output:
         f"{RESULTS}/provenance.json",
     params:
+        code=CODE_VERSION,
         config=config,
         # A new commit or local edits make a new provenance record.
         git=GIT_STATE,
@@ -38,6 +39,7 @@ rule report:
             category="Report",
         ),
     params:
+        code=CODE_VERSION,
         # <results>/report/<lang>/index.html -> <results>
         results_dir=lambda wildcards, output: os.path.dirname(
             os.path.dirname(os.path.dirname(output[0]))
