@@ -284,6 +284,7 @@ def _changes(results: Path, w: _Words, base: str) -> dict:
     location: a wave-by-group matrix, and sentences that call a difference an
     increase or decrease only when it is significant after Holm."""
     table = _table(results, f"changes_vs_{base}")
+    family = int(table["p_value"].notna().sum())  # Holm adjusts over the whole table
     table = table[table["breakdown"].isin(["all", "location"])
                   & table["indicator"].isin(COMPLAINTS)]
     waves = list(dict.fromkeys(table["wave"]))
@@ -316,7 +317,8 @@ def _changes(results: Path, w: _Words, base: str) -> dict:
     return {
         "intro": w.t["changes_intro"],
         "counts": w.t["changes_counts"].format(
-            total=len(shown), significant=int(significant.sum())
+            total=len(shown), significant=int(significant.sum()), family=w.num(family),
+            base=base,
         ),
         "caption": w.t["changes_caption"].format(base=base),
         "legend": w.t["changes_legend"],
