@@ -31,6 +31,11 @@ def _split(text: str | None) -> list[str] | None:
 
 
 def _add_design_options(parser: argparse.ArgumentParser) -> None:
+    """The options every estimating sub-command shares: level, output, design."""
+    parser.add_argument(
+        "--level", type=float, default=0.95, help="confidence level (default: 0.95)"
+    )
+    parser.add_argument("--out", help="output CSV file (default: standard output)")
     group = parser.add_argument_group("survey design (as R's svydesign)")
     group.add_argument("--weight", required=True, help="sampling weight column (positive)")
     group.add_argument("--strata", help="stratum column (default: no strata)")
@@ -157,11 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=CI_METHODS,
         help="confidence interval method for shares, as svyciprop(method=) (default: logit)",
     )
-    est.add_argument("--level", type=float, default=0.95, help="confidence level (default: 0.95)")
     est.add_argument(
         "--mean", action="store_true", help="estimate the mean of a numeric VAR instead of shares"
     )
-    est.add_argument("--out", help="output CSV file (default: standard output)")
     _add_design_options(est)
     est.set_defaults(func=_cmd_estimate)
 
@@ -183,8 +186,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="level everything is compared with (default: 2019); 'none': consecutive levels",
     )
     com.add_argument("--by", help="comma-separated group columns, e.g. location")
-    com.add_argument("--level", type=float, default=0.95, help="confidence level (default: 0.95)")
-    com.add_argument("--out", help="output CSV file (default: standard output)")
     _add_design_options(com)
     com.set_defaults(func=_cmd_compare)
 
@@ -198,8 +199,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mod.add_argument("data", help="input table: .csv, .parquet or .sav")
     mod.add_argument("--formula", required=True, help="outcome ~ terms (patsy syntax)")
-    mod.add_argument("--level", type=float, default=0.95, help="confidence level (default: 0.95)")
-    mod.add_argument("--out", help="output CSV file (default: standard output)")
     _add_design_options(mod)
     mod.set_defaults(func=_cmd_model)
 

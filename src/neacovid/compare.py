@@ -91,16 +91,7 @@ def changes(
     ``se_independent``, ``n``, ``base_n`` (rows with a value of ``var``).
     A group without observations at either level gives missing numbers.
     """
-    check_level(level)
-    bound = as_bound(design, data)
-    by_cols = _by_list(by)
-    require_columns(data, [var, over, *by_cols])
-    if over == var or over in by_cols:
-        raise DataError(
-            f"over={over!r} is also the analysis variable or a by column; "
-            "compare levels of a column that is neither"
-        )
-    x = _outcome(data, var)
+    bound, by_cols, x = _prepare(data, design, var, "over", over, by, level)
     over_code, over_levels = pd.factorize(data[over], sort=True)
     n_levels = len(over_levels)
     if n_levels < 2:
@@ -160,16 +151,7 @@ def contrast(
     (= estimate_a - estimate_b), ``se``, ``ci_low``, ``ci_high``, ``p_value``,
     ``p_holm``, ``df``, ``se_independent``, ``n_a``, ``n_b``.
     """
-    check_level(level)
-    bound = as_bound(design, data)
-    by_cols = _by_list(by)
-    require_columns(data, [var, group, *by_cols])
-    if group == var or group in by_cols:
-        raise DataError(
-            f"group={group!r} is also the analysis variable or a by column; "
-            "contrast groups of a column that is neither"
-        )
-    x = _outcome(data, var)
+    bound, by_cols, x = _prepare(data, design, var, "group", group, by, level)
     col = data[group]
     a_values, b_values = _values(a), _values(b)
     present = pd.Series(pd.unique(col.dropna()))
@@ -410,6 +392,20 @@ def _differences(
         n_left=n[left],
         n_right=n[right],
     )
+
+
+def _prepare(data, design, var, role, column, by, level):
+    """Checks shared by `changes` and `contrast`: (bound design, by columns, outcome)."""
+    check_level(level)
+    bound = as_bound(design, data)
+    by_cols = _by_list(by)
+    require_columns(data, [var, column, *by_cols])
+    if column == var or column in by_cols:
+        raise DataError(
+            f"{role}={column!r} is also the analysis variable or a by column; "
+            f"use a {role} column that is neither"
+        )
+    return bound, by_cols, _outcome(data, var)
 
 
 def _outcome(data: pd.DataFrame, var: str) -> np.ndarray:
