@@ -1,4 +1,4 @@
-"""Benchmark `neacovid.compare.changes` against R survey (svyby covmat + svycontrast).
+"""Benchmark `neacovid.survey.compare.changes` against R survey (svyby covmat + svycontrast).
 
 A deterministic synthetic panel: 1,000,000 stacked rows, 6 waves, panel ids
 shared across waves (respondent = PSU), 40 strata, 6 age groups x 3
@@ -35,8 +35,8 @@ import pandas as pd
 from common import RTimeout, best_of, log, machine, r_versions, run_rscript, write_csv
 from scipy import special
 
-from neacovid.compare import changes
-from neacovid.design import Design
+from neacovid.survey.compare import changes
+from neacovid.survey.design import Design
 
 SEED = 20200317
 N_STRATA = 40

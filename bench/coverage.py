@@ -2,7 +2,7 @@
 
 Draws ``--reps`` (default 1,000) stratified two-stage cluster samples from one
 fixed synthetic finite population and reports, for every CI method of
-`neacovid.ci.CI_METHODS`, how often the 95% interval contains the true
+`neacovid.survey.ci.CI_METHODS`, how often the 95% interval contains the true
 population share: for a large domain and a small one (n about 30-60) with a
 common outcome, and for a rare outcome (p about 0.03) in the whole sample and
 in the small domain. The Markdown table goes to stdout and to
@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from neacovid.ci import CI_METHODS
-from neacovid.design import Design
-from neacovid.estimate import shares
+from neacovid.survey.ci import CI_METHODS
+from neacovid.survey.design import Design
+from neacovid.survey.estimate import shares
 
 # The population is part of the benchmark, not of the experiment: it stays the
 # same whatever --seed is, so runs with different seeds estimate the same truth.

@@ -1,4 +1,4 @@
-"""Benchmark `neacovid.estimate.shares` against R survey and the `svy` package.
+"""Benchmark `neacovid.survey.estimate.shares` against R survey and the `svy` package.
 
 One deterministic synthetic sample (40 strata, wave x age = 30 domains, binary
 outcome ``y``) is estimated three ways, the numbers are checked against each
@@ -48,8 +48,8 @@ from common import (
 from scipy import special
 
 import neacovid
-from neacovid.design import Design
-from neacovid.estimate import shares
+from neacovid.survey.design import Design
+from neacovid.survey.estimate import shares
 
 SEED = 20200316  # fixed: every run (and R, svy) sees exactly the same data
 N_STRATA = 40

@@ -1,4 +1,4 @@
-"""Benchmark `neacovid.models.logit` against R survey's ``svyglm(family=quasibinomial())``.
+"""Benchmark `neacovid.survey.models.logit` against R survey's ``svyglm(family=quasibinomial())``.
 
 One deterministic synthetic stratified cluster sample (40 strata, 10-50 PSUs
 each) with a 0/1 outcome ``burnout`` and a model with 15 coefficients,
@@ -47,10 +47,10 @@ from common import (
 from scipy import special
 
 import neacovid
-from neacovid import models
-from neacovid.design import Design
-from neacovid.models import logit
-from neacovid.taylor import covariance_matrix
+from neacovid.survey import models
+from neacovid.survey.design import Design
+from neacovid.survey.models import logit
+from neacovid.survey.taylor import covariance_matrix
 
 SEED = 20261202
 N_STRATA = 40
@@ -178,7 +178,7 @@ def time_neacovid(df: pd.DataFrame, repeats: int = 3) -> tuple[Timing, pd.DataFr
 
 
 def stages(df: pd.DataFrame) -> dict[str, float]:
-    """Seconds of each stage of one call (private helpers of neacovid.models)."""
+    """Seconds of each stage of one call (private helpers of neacovid.survey.models)."""
     out = {}
     start = time.perf_counter()
     bound = DESIGN.bind(df)

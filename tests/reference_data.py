@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from neacovid.design import Design
+from neacovid.survey.design import Design
 
 REFERENCE = Path(__file__).parent / "reference"
 # Every reference row names its case, its data file and its design.

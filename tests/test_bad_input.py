@@ -18,7 +18,7 @@ import pyreadstat
 import pytest
 import yaml
 
-from neacovid.synth import write_waves
+from neacovid.data.synth import write_waves
 
 REPO = Path(__file__).resolve().parents[1]
 WAVES = ["2019", "2021-11"]

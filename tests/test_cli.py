@@ -122,8 +122,8 @@ PANEL = REFERENCE / "data" / "panel.csv"
 
 
 def test_compare_equals_the_library(tmp_path):
-    from neacovid.compare import changes
-    from neacovid.design import Design
+    from neacovid.survey.compare import changes
+    from neacovid.survey.design import Design
 
     out = tmp_path / "changes.csv"
     done = run("compare", str(PANEL), "--var", "y", "--over", "wave", "--base", "w0",

@@ -1,4 +1,4 @@
-"""neacovid.compare against R survey 4.1.1 (tests/reference/compare_reference.R).
+"""neacovid.survey.compare against R survey 4.1.1 (tests/reference/compare_reference.R).
 
 The reference CSVs hold R's ``svyby(covmat=TRUE)`` + ``svycontrast`` results
 for changes between panel waves and contrasts between groups, and
@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference_data import design_from_row, read_data, read_reference
 
-from neacovid.compare import changes, chisq, contrast, holm
-from neacovid.design import Design
 from neacovid.errors import DataError
-from neacovid.estimate import means
-from neacovid.taylor import domain_covariance, domain_variance
+from neacovid.survey.compare import changes, chisq, contrast, holm
+from neacovid.survey.design import Design
+from neacovid.survey.estimate import means
+from neacovid.survey.taylor import domain_covariance, domain_variance
 
 TEXT = [  # besides reference_data.ROW_TEXT
     "var",

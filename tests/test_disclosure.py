@@ -1,11 +1,11 @@
-"""neacovid.disclosure: suppression, complements, flags, rounding, output check."""
+"""neacovid.publish.disclosure: suppression, complements, flags, rounding, output check."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from neacovid.disclosure import DisclosureRules, apply_rules, output_check
 from neacovid.errors import ConfigError
+from neacovid.publish.disclosure import DisclosureRules, apply_rules, output_check
 
 RULES = DisclosureRules(min_n=10, flag_n=200, max_rse=0.3, round_weighted_n=1000)
 
@@ -103,7 +103,7 @@ def test_cells_hidden_in_estimate_tables_stay_hidden_everywhere():
     """A by-location cell suppressed with its complement must not come back
     through a change (estimate, base_estimate), a contrast of unions
     (hybrid + home) or a key figure of (partly) home workers."""
-    from neacovid.disclosure import (
+    from neacovid.publish.disclosure import (
         suppress_changes,
         suppress_contrasts,
         suppress_key_figures,

@@ -1,4 +1,4 @@
-"""neacovid.estimate: invariants (hypothesis), domains, bad input."""
+"""neacovid.survey.estimate: invariants (hypothesis), domains, bad input."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neacovid.design import Design
 from neacovid.errors import DataError, DesignError, LonelyPSUError
-from neacovid.estimate import means, shares
+from neacovid.survey.design import Design
+from neacovid.survey.estimate import means, shares
 
 
 def _frame(n=40, seed=1):

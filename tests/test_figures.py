@@ -1,4 +1,4 @@
-"""neacovid.figures: files, captions, disclosure status, determinism, no warnings.
+"""neacovid.publish.figures: files, captions, disclosure status, determinism, no warnings.
 
 Small hand-made tables only (no pipeline run), so the module stays fast.
 """
@@ -22,12 +22,11 @@ from PIL import Image
 from plotnine import theme
 
 from neacovid.errors import ConfigError, DataError
-from neacovid.figures import (
+from neacovid.publish.figures import (
     DPI,
     FIGURE_NAMES,
     FONT,
     changes_figure,
-    figures_step,
     group_label,
     indicators_figure,
     key_figures_figure,
@@ -35,8 +34,9 @@ from neacovid.figures import (
     percent_labels,
     points_labels,
     save_figure,
-    wave_label,
 )
+from neacovid.publish.words import wave_label
+from neacovid.workflow import figures as figures_step
 
 WAVES = ["2019", "2020-06", "2021-11"]
 LOCATIONS = ["on_site", "hybrid", "home"]
@@ -134,7 +134,7 @@ def drawn_points(figure) -> list[tuple[float, float, bool]]:
 
 @pytest.fixture(scope="module")
 def step_output(tmp_path_factory):
-    """figures_step on csv tables, both languages; warnings and warning logs recorded."""
+    """The figures step on csv tables, both languages; warnings and warning logs recorded."""
     tmp = tmp_path_factory.mktemp("figures")
     tables = tmp / "tables"
     tables.mkdir()
@@ -278,7 +278,7 @@ def _with_status(table: pd.DataFrame, breakdown: str, group: str, wave: str,
         table["status"] = "ok"
     cell = (table[breakdown] == group) & (table["wave"] == wave) & (table["indicator"] == "lonely")
     table.loc[cell, "status"] = status
-    if status == "suppressed":  # neacovid.disclosure blanks the numbers
+    if status == "suppressed":  # neacovid.publish.disclosure blanks the numbers
         table.loc[cell, ["estimate", "se", "ci_low", "ci_high", "n"]] = np.nan
     return table
 

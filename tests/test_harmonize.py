@@ -1,4 +1,4 @@
-"""neacovid.codebook and neacovid.harmonize: mapping real-looking .sav files."""
+"""neacovid.data.codebook and neacovid.data.harmonize: mapping real-looking .sav files."""
 
 import json
 import textwrap
@@ -9,10 +9,10 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from neacovid import synth
-from neacovid.codebook import load_codebook, parse_codebook
+from neacovid.data import synth
+from neacovid.data.codebook import load_codebook, parse_codebook
+from neacovid.data.harmonize import check_file, harmonize_wave, inspect_file
 from neacovid.errors import CodebookError, DataError, InputFileError
-from neacovid.harmonize import check_file, harmonize_wave, inspect_file
 
 REPO = Path(__file__).resolve().parents[1]
 CODEBOOK = REPO / "workflow" / "codebook" / "nea_covid.yaml"

@@ -19,9 +19,9 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from neacovid.codebook import code_label, load_codebook
-from neacovid.harmonize import harmonize_wave, inspect_file
-from neacovid.indicators import derive
+from neacovid.data.codebook import code_label, load_codebook
+from neacovid.data.harmonize import harmonize_wave, inspect_file
+from neacovid.data.indicators import derive
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "reference" / "data" / "haven_covid_2021_11.sav"

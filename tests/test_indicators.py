@@ -1,4 +1,4 @@
-"""neacovid.indicators: item rules, location, age groups, spec checking."""
+"""neacovid.data.indicators: item rules, location, age groups, spec checking."""
 
 from fractions import Fraction
 from pathlib import Path
@@ -10,8 +10,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from neacovid.data.indicators import DEFAULT_SPEC, derive
 from neacovid.errors import ConfigError, DataError
-from neacovid.indicators import DEFAULT_SPEC, derive
 
 REPO = Path(__file__).resolve().parents[1]
 NA = np.nan

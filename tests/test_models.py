@@ -1,4 +1,4 @@
-"""neacovid.models.logit: against R survey 4.1.1 (tests/reference/models_reference.R),
+"""neacovid.survey.models.logit: against R survey 4.1.1 (tests/reference/models_reference.R),
 statsmodels' GLM, and on bad input.
 
 R's coefficient names differ from patsy's (``stypeH`` vs ``C(stype)[T.H]``);
@@ -25,17 +25,17 @@ import statsmodels.formula.api as smf
 from reference_data import design_from_row, read_data, read_reference
 from statsmodels.stats.multitest import multipletests
 
-from neacovid import models
-from neacovid.design import Design
 from neacovid.errors import DataError, LonelyPSUError, NeaCovidError
-from neacovid.models import (
+from neacovid.survey import models
+from neacovid.survey.design import Design
+from neacovid.survey.models import (
     MODEL_COLUMNS,
     ConvergenceError,
     ModelError,
     SeparationError,
-    holm,
     logit,
 )
+from neacovid.survey.multitest import holm
 
 TEXT = ["formula", "control"]  # besides reference_data.ROW_TEXT
 MAIN = "burnout ~ C(location) + C(age_group) + C(wave) + hours + female"
@@ -124,7 +124,7 @@ def test_lonely_psu_fail_refuses_the_design():
 def test_design_covariance_diagonal_equals_domain_variance(lonely, fpc):
     # taylor.covariance_matrix (the models' sandwich meat) against domain_variance (the
     # estimators' variance) on the complete rows as one domain.
-    from neacovid.taylor import covariance_matrix, domain_variance
+    from neacovid.survey.taylor import covariance_matrix, domain_variance
 
     data = _data("models")
     bound = Design("w", strata="stratum", psu="psu", fpc=fpc, lonely_psu=lonely).bind(data)

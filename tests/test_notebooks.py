@@ -19,12 +19,13 @@ import nbformat
 import pandas as pd
 import pytest
 
-from neacovid import pipeline
-from neacovid.codebook import load_codebook
-from neacovid.config import load_config
+from neacovid import workflow
+from neacovid.data.codebook import load_codebook
+from neacovid.data.config import load_config
+from neacovid.data.harmonize import harmonize_wave
+from neacovid.data.synth import write_waves
 from neacovid.errors import ConfigError
-from neacovid.harmonize import harmonize_wave
-from neacovid.notebooks import (
+from neacovid.publish.notebooks import (
     INJECTED_CELL_ID,
     NotebookError,
     check_notebooks,
@@ -32,7 +33,7 @@ from neacovid.notebooks import (
     pipeline_parameters,
     render,
 )
-from neacovid.synth import write_waves
+from neacovid.survey.design import Design
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
@@ -78,7 +79,7 @@ def test_parameters_default_to_the_pipeline_files_and_config(name):
     # opened in Jupyter from notebooks/, the default is the pipeline's analysis file
     default = (NOTEBOOK_DIR / declared["analysis_path"]).resolve()
     assert default == (REPO / CONFIG["results_dir"] / "analysis.parquet").resolve()
-    design = pipeline.design_from_config(CONFIG["design"])
+    design = Design.from_mapping(CONFIG["design"])
     for key in ("weight", "strata", "psu", "fpc", "lonely_psu"):
         assert declared[key] == getattr(design, key), key
     if "disclosure" in CONFIG:
@@ -106,7 +107,7 @@ def analysis(tmp_path_factory) -> Path:
         harmonized.append(str(tmp / f"{wave}.parquet"))
         frame.to_parquet(harmonized[-1], index=False)
     path = tmp / "analysis.parquet"
-    pipeline.indicators(harmonized, CONFIG["indicators"], str(path))
+    workflow.indicators(harmonized, CONFIG["indicators"], str(path))
     frame = pd.read_parquet(path)
     codes, _ = pd.factorize(frame["resp_id"])
     frame["resp_id"] = [f"ID{c:06d}Q" for c in codes]

@@ -1,4 +1,4 @@
-"""neacovid.panel: transition tables between waves on a hand-made panel."""
+"""neacovid.survey.panel: transition tables between waves on a hand-made panel."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from neacovid.design import Design
 from neacovid.errors import DataError
-from neacovid.panel import LINKAGE_STATUSES, TRANSITION_COLUMNS, linkage, transitions
+from neacovid.survey.design import Design
+from neacovid.survey.panel import LINKAGE_STATUSES, TRANSITION_COLUMNS, linkage, transitions
 
 DESIGN = Design(weight="w")
 

@@ -1,4 +1,4 @@
-"""neacovid.estimate against R survey 4.1.1 (tests/reference/survey_reference.R).
+"""neacovid.survey.estimate against R survey 4.1.1 (tests/reference/survey_reference.R).
 
 Each reference row names its data file, design columns, variable, domains, CI
 method and level; the test recomputes the same estimate and compares it with
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from reference_data import design_from_row, read_data, read_reference
 
-from neacovid.estimate import means, shares
+from neacovid.survey.estimate import means, shares
 
 TEXT = ["var", "by", "ci", "domain", "category"]  # besides reference_data.ROW_TEXT
 

@@ -1,4 +1,4 @@
-"""neacovid.synth: real .sav files, SPSS conventions, panel, determinism, calibration."""
+"""neacovid.data.synth: real .sav files, SPSS conventions, panel, determinism, calibration."""
 
 from pathlib import Path
 
@@ -7,11 +7,11 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from neacovid import synth
-from neacovid.codebook import load_codebook
+from neacovid.data import synth
+from neacovid.data.codebook import load_codebook
+from neacovid.data.harmonize import harmonize_wave
+from neacovid.data.indicators import derive
 from neacovid.errors import ConfigError
-from neacovid.harmonize import harmonize_wave
-from neacovid.indicators import derive
 
 REPO = Path(__file__).resolve().parents[1]
 WAVES = pd.read_csv(REPO / "data" / "reference" / "waves.csv", dtype={"wave": str})

@@ -383,7 +383,7 @@ class _Cells(HTMLParser):
 
 @pytest.mark.parametrize("language", ["nl", "en"])
 def test_report_key_figures_equal_kerncijfers(synthetic_run, language):
-    from neacovid.report import format_number, format_percent
+    from neacovid.publish.words import format_number, format_percent
 
     tmp, _, _ = synthetic_run
     html = (tmp / f"results/report/{language}/index.html").read_text(encoding="utf-8")

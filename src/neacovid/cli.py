@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from neacovid.ci import CI_METHODS
-from neacovid.design import LONELY_PSU_OPTIONS, Design
 from neacovid.errors import NeaCovidError
+from neacovid.survey.ci import CI_METHODS
+from neacovid.survey.design import LONELY_PSU_OPTIONS, Design
 
 EXIT_USER_ERROR = 2
 
@@ -66,7 +66,7 @@ def _design(args: argparse.Namespace) -> Design:
 
 
 def _write(frame, out: str | None) -> None:
-    from neacovid.io import write_csv
+    from neacovid.data.io import write_csv
 
     if out:
         write_csv(frame, out)
@@ -75,8 +75,8 @@ def _write(frame, out: str | None) -> None:
 
 
 def _cmd_estimate(args: argparse.Namespace) -> None:
-    from neacovid.estimate import means, shares
-    from neacovid.io import read_table
+    from neacovid.data.io import read_table
+    from neacovid.survey.estimate import means, shares
 
     by = _split(args.by)
     design = _design(args)
@@ -90,8 +90,8 @@ def _cmd_estimate(args: argparse.Namespace) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
-    from neacovid.compare import changes
-    from neacovid.io import read_table
+    from neacovid.data.io import read_table
+    from neacovid.survey.compare import changes
 
     by = _split(args.by)
     design = _design(args)
@@ -104,22 +104,22 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 
 
 def _cmd_model(args: argparse.Namespace) -> None:
-    from neacovid.io import read_table
-    from neacovid.models import logit
+    from neacovid.data.io import read_table
+    from neacovid.survey.models import logit
 
     data = read_table(args.data)
     _write(logit(data, _design(args), args.formula, level=args.level), args.out)
 
 
 def _cmd_synth(args: argparse.Namespace) -> None:
-    from neacovid.synth import write_waves
+    from neacovid.data.synth import write_waves
 
     for wave, path in write_waves(args.out, seed=args.seed, scale=args.scale).items():
         print(f"{wave}\t{path}")
 
 
 def _cmd_inspect(args: argparse.Namespace) -> None:
-    from neacovid.harmonize import inspect_file
+    from neacovid.data.harmonize import inspect_file
 
     print(inspect_file(args.file, args.codebook))
 
@@ -202,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_design_options(mod)
     mod.set_defaults(func=_cmd_model)
 
-    from neacovid.synth import DEFAULT_SEED
+    from neacovid.data.synth import DEFAULT_SEED
 
     syn = sub.add_parser(
         "synth",

@@ -9,16 +9,17 @@ one-line error it logged is shown instead of Snakemake's job report.
 from __future__ import annotations
 
 import csv
-import fcntl
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from neacovid.config import DEFAULT_CONFIG, REPO, load_config
+from filelock import FileLock, Timeout
+
+from neacovid.data.config import DEFAULT_CONFIG, REPO, load_config
+from neacovid.data.indicators import DERIVED
 from neacovid.errors import ConfigError, NeaCovidError
-from neacovid.indicators import DERIVED
 
 ERROR_PREFIX = "neacovid: error: "
 
@@ -30,8 +31,8 @@ def known_waves(config: dict) -> list[str]:
 
 def preflight(config: dict) -> None:
     """Raise a `NeaCovidError` for input problems found without reading data."""
-    from neacovid.codebook import load_codebook
-    from neacovid.harmonize import check_file
+    from neacovid.data.codebook import load_codebook
+    from neacovid.data.harmonize import check_file
 
     data = config["data"]
     waves_csv = Path(data["waves_csv"])
@@ -49,7 +50,7 @@ def preflight(config: dict) -> None:
     for wave in data["waves"]:
         codebook.wave(wave)  # the codebook must map every wave
     check_table_variables(config, set(DERIVED) | set(codebook.schema))
-    from neacovid.notebooks import check_notebooks
+    from neacovid.publish.notebooks import check_notebooks
 
     notebooks = config["notebooks"]
     check_notebooks(notebooks["names"], notebooks["parameters"], REPO / "notebooks")
@@ -119,10 +120,10 @@ def run_workflow(
     # One run per results directory, by a lock the OS releases when the
     # process dies (even by SIGKILL); Snakemake's own lock files would
     # survive a killed run and block the next one, so it runs --nolock.
-    run_lock = open(results / ".neacovid-run.lock", "w")  # noqa: SIM115 (held for the run)
+    run_lock = FileLock(results / ".neacovid-run.lock")
     try:
-        fcntl.flock(run_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        run_lock.acquire(timeout=0)  # held until this process ends
+    except Timeout:
         print(
             f"neacovid run: error: another run is writing to {results}; wait for it to end "
             "or set another results_dir",

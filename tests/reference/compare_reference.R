@@ -1,4 +1,4 @@
-# Reference numbers for neacovid.compare (changes, contrasts, Rao-Scott chi-square),
+# Reference numbers for neacovid.survey.compare (changes, contrasts, Rao-Scott chi-square),
 # computed with R `survey`.
 #
 # Run from the repository root, after survey_reference.R (it reads the api and

@@ -1,4 +1,4 @@
-# Reference numbers for neacovid.models.logit, computed with R survey's
+# Reference numbers for neacovid.survey.models.logit, computed with R survey's
 # svyglm(family = quasibinomial()).
 #
 # Run from the repository root:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from neacovid.config import validate_config
+from neacovid.data.config import validate_config
 from neacovid.errors import ConfigError
-from neacovid.provenance import git_state
+from neacovid.publish.provenance import git_state
 
 try:
     validate_config(config)
@@ -59,8 +59,9 @@ def _code_version():
     import hashlib
 
     digest = hashlib.sha256()
-    for path in sorted(Path(workflow.basedir, "src", "neacovid").glob("*.py")):
-        digest.update(path.name.encode())
+    package = Path(workflow.basedir, "src", "neacovid")
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -80,7 +81,7 @@ def wave_file(wildcards):
 
 
 def table_names():
-    from neacovid.tables import DERIVED_FROM, table_specs
+    from neacovid.publish.tables import DERIVED_FROM, table_specs
 
     tables = config["tables"]
     specs = table_specs(

@@ -1,7 +1,7 @@
 # Report figures (plotnine): per language, every figure as SVG and 300-dpi PNG, and
 # figures.json with each figure's title, caption and alt text for the report.
 # The change-vs-base forest plots come from the compare rule's changes_vs_<base>.csv.
-from neacovid.figures import FIGURE_NAMES
+from neacovid.publish.figures import FIGURE_NAMES
 
 FIGURES = config["figures"]
 FIGURE_TABLES = {
@@ -27,6 +27,7 @@ rule figures:
         by_age_group=expand(f"{RESULTS}/tables/{{name}}.csv", name=FIGURE_TABLES["age_group"]),
         key_figures=f"{RESULTS}/tables/kerncijfers.csv",
         changes=COMPARE_OUTPUTS["changes_vs_base"],
+        text=os.path.join(workflow.basedir, "workflow/templates/figures_text.yaml"),
     output:
         svg=report(
             expand(f"{RESULTS}/figures/{{{{lang}}}}/{{name}}.svg", name=FIGURE_NAMES),

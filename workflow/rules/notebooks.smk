@@ -1,5 +1,5 @@
 # Analyst notebooks executed with papermill -> results/notebooks/<name>.ipynb and self-contained .html.
-from neacovid.notebooks import check_notebooks
+from neacovid.publish.notebooks import check_notebooks
 
 NOTEBOOK_DIR = os.path.join(workflow.basedir, "notebooks")
 NOTEBOOKS = config["notebooks"]

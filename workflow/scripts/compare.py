@@ -1,5 +1,5 @@
-# Thin: changes between waves, contrasts, tests on the panel design (neacovid.tables).
-from neacovid.pipeline import compare, run_step
+# Thin: changes between waves, contrasts, tests on the panel design (neacovid.publish.tables).
+from neacovid.workflow import compare, run_step
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 run_step(

@@ -1,10 +1,9 @@
-# Thin: the report figures of one language and their manifest (neacovid.figures).
-from neacovid.figures import figures_step
-from neacovid.pipeline import run_step
+# Thin: the report figures of one language and their manifest (neacovid.publish.figures).
+from neacovid.workflow import figures, run_step
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 run_step(
-    figures_step,
+    figures,
     log_file=smk.log[0],
     location_table=smk.input.location,
     location_tables=list(smk.input.by_location),

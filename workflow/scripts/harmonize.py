@@ -1,5 +1,5 @@
-# Thin: one wave's file -> common schema + audit (neacovid.harmonize).
-from neacovid.pipeline import harmonize, run_step
+# Thin: one wave's file -> common schema + audit (neacovid.data.harmonize).
+from neacovid.workflow import harmonize, run_step
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 run_step(

@@ -1,5 +1,5 @@
-# Thin: stack the harmonised waves and derive the indicators (neacovid.indicators).
-from neacovid.pipeline import indicators, run_step
+# Thin: stack the harmonised waves and derive the indicators (neacovid.data.indicators).
+from neacovid.workflow import indicators, run_step
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 run_step(

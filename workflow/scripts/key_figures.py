@@ -1,5 +1,5 @@
-# Thin: published figures vs this run's estimates (neacovid.keyfigures).
-from neacovid.pipeline import key_figures, run_step
+# Thin: published figures vs this run's estimates (neacovid.publish.keyfigures).
+from neacovid.workflow import key_figures, run_step
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 run_step(

@@ -1,5 +1,5 @@
-# Thin: adjusted logistic regressions per indicator (neacovid.tables.model_table).
-from neacovid.pipeline import models, run_step
+# Thin: adjusted logistic regressions per indicator (neacovid.publish.tables.model_table).
+from neacovid.workflow import models, run_step
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 run_step(

@@ -1,16 +1,19 @@
-# Thin: execute one analyst notebook with papermill and export it to HTML (neacovid.notebooks).
-from neacovid.notebooks import pipeline_parameters, render
-from neacovid.pipeline import run_step
+# Thin: run one analyst notebook with papermill, export it to HTML (neacovid.publish.notebooks).
+from neacovid.workflow import notebook, run_step
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 p = smk.params
 run_step(
-    render,
+    notebook,
     log_file=smk.log[0],
     notebook=smk.input.notebook,
-    ipynb=smk.output.ipynb,
-    html=smk.output.html,
-    parameters=pipeline_parameters(smk.input.analysis, p.design, p.ci, p.level, p.disclosure),
+    analysis=smk.input.analysis,
+    design=p.design,
+    ci=p.ci,
+    level=p.level,
+    disclosure=p.disclosure,
     overrides=p.overrides,
     timeout=p.timeout,
+    ipynb=smk.output.ipynb,
+    html=smk.output.html,
 )

@@ -1,5 +1,5 @@
-# Thin: inputs (SHA-256, rows), config, package versions, git state (neacovid.provenance).
-from neacovid.pipeline import provenance, run_step
+# Thin: inputs (SHA-256, rows), config, package versions, git state (neacovid.publish.provenance).
+from neacovid.workflow import provenance, run_step
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 run_step(

@@ -1,7 +1,7 @@
-# Thin: render the report page of one language (neacovid.report).
+# Thin: render the report page of one language (neacovid.publish.report).
 from pathlib import Path
 
-from neacovid.pipeline import report, run_step
+from neacovid.workflow import report, run_step
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 run_step(

@@ -1,5 +1,5 @@
-# Thin: write the synthetic NEA-like .sav files (neacovid.synth).
-from neacovid.pipeline import run_step, synthesize
+# Thin: write the synthetic NEA-like .sav files (neacovid.data.synth).
+from neacovid.workflow import run_step, synthesize
 
 run_step(
     synthesize,

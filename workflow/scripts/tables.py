@@ -1,5 +1,5 @@
-# Thin: every indicator by wave x breakdown (neacovid.tables).
-from neacovid.pipeline import run_step, tables
+# Thin: every indicator by wave x breakdown (neacovid.publish.tables).
+from neacovid.workflow import run_step, tables
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 spec = smk.params.tables

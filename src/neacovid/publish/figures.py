@@ -60,21 +60,25 @@ from plotnine import (
     theme_bw,
 )
 
-from neacovid.errors import ConfigError, DataError
-from neacovid.io import atomic_path
-from neacovid.keyfigures import category_label
-from neacovid.report import format_number
+from neacovid.data.io import atomic_path
+from neacovid.errors import DataError
+from neacovid.publish.keyfigures import category_label
+from neacovid.publish.words import (
+    format_number,
+    format_signed,
+    wave_label,
+    words,
+)
 
 log = logging.getLogger("neacovid")
 
-LANGUAGES = ("nl", "en")
 # The figures the `figures` rule writes per language, in report order.
 FIGURE_NAMES = ("location_by_wave", "indicators_by_location", "indicators_by_age_group",
                 "changes", "changes_by_location", "key_figures")
 FORMATS = ("svg", "png")
 DPI = 300
 FONT = "DejaVu Sans"  # ships with matplotlib: no font look-up fails on a bare machine
-# neacovid.disclosure: "empty" is a domain without respondents (nothing to show)
+# neacovid.publish.disclosure: "empty" is a domain without respondents (nothing to show)
 STATUSES = ("ok", "indicative", "suppressed", "empty")
 LOCATIONS = ("on_site", "hybrid", "home")
 
@@ -102,218 +106,6 @@ RC_PARAMS = {
     "font.sans-serif": [FONT],
 }
 
-TEXT = {
-    "nl": {
-        "months": ("jan", "feb", "mrt", "apr", "mei", "jun", "jul", "aug", "sep", "okt", "nov",
-                   "dec"),
-        "locations": {"on_site": "Op locatie", "hybrid": "Hybride", "home": "Thuis"},
-        "indicators": {
-            "burnout": "Burn-outklachten",
-            "kans": "KANS (arm, nek, schouder)",
-            "lonely": "Eenzaamheid",
-            "physical": "Lichamelijke klachten",
-            "location": "Werklocatie",
-            "home_any": "(Deels) thuis",
-            "future_hybrid": "Wil hybride werken",
-        },
-        "indicators_short": {"kans": "KANS"},
-        "indicators_lower": {
-            "burnout": "burn-outklachten",
-            "kans": "KANS",
-            "lonely": "eenzaamheid",
-            "physical": "lichamelijke klachten",
-        },
-        "populations": {
-            "employees": "Alle werknemers",
-            "home_any workers": "(Deels) thuiswerkers",
-            "on_site workers": "Werkenden op locatie",
-        },
-        "age_group": "{group} jaar",
-        "wave": "Meting",
-        "share": "Aandeel werknemers",
-        "location": "Werklocatie",
-        "age": "Leeftijd",
-        "percent_axis": "Procent",
-        "diff_axis": "Verschil met {ref} (procentpunten)",
-        "published": "Gepubliceerd cijfer",
-        "published_outside": "Gepubliceerd, buiten het interval",
-        "this_analysis": "Deze analyse, 95%-interval",
-        "key_axis": "Verschil met de schatting van deze analyse (procentpunten)",
-        "key_note": "Per rij het gepubliceerde cijfer (ruit) ten opzichte van de schatting "
-        "van deze analyse (punt, op 0) en haar 95%-betrouwbaarheidsinterval (lijn).",
-        "significant": "Significant (Holm, p < {alpha})",
-        "not_significant": "Niet significant",
-        "title_location": "Waar werknemers werken, per meting",
-        "title_by_location": "Klachten en eenzaamheid naar werklocatie",
-        "title_by_age": "Klachten en eenzaamheid naar leeftijd",
-        "title_changes": "Verandering ten opzichte van {ref}",
-        "title_changes_location": "Verandering ten opzichte van {ref}, naar werklocatie",
-        "title_key": "Gepubliceerde cijfers en deze analyse",
-        "ci_note": "Verticale lijnen: 95%-betrouwbaarheidsinterval.",
-        "ci_note_h": "Horizontale lijnen: 95%-betrouwbaarheidsinterval.",
-        "ci_small": "De 95%-betrouwbaarheidsintervallen zijn meestal kleiner dan de symbolen.",
-        "ref_note_location": "Horizontale lijnen: niveau in {ref} per werklocatie.",
-        "ref_note_age": "Stippellijn: niveau van {group} in {ref}.",
-        "source_synthetic": "Synthetische demonstratiedata (nagebootst NEA-bestand), "
-        "geen echte NEA-resultaten.",
-        "source_real": "Bron: NEA {ref} en NEA COVID-19 (TNO/CBS), bewerking neacovid.",
-        "source_real_short": "Bron: NEA en NEA COVID-19 (TNO/CBS).",
-        "indicative": "Open symbolen: indicatief (weinig respondenten), voorzichtig "
-        "interpreteren.",
-        "indicative_dotted": "Gestippelde intervallen: indicatief (weinig respondenten), "
-        "voorzichtig interpreteren.",
-        "suppressed": "Niet getoond wegens te weinig respondenten: {cells}.",
-        "cap_location": "Aandeel werknemers dat volledig op locatie, hybride (deels thuis, "
-        "deels op locatie) of volledig thuis werkt, per meting, met "
-        "95%-betrouwbaarheidsinterval.",
-        "cap_by_location": "Aandeel werknemers met {indicators} per meting, naar werklocatie, "
-        "met 95%-betrouwbaarheidsinterval; horizontale lijnen: het niveau in {ref} per "
-        "werklocatie.",
-        "cap_by_age": "Aandeel werknemers met {indicators} per meting, naar leeftijd "
-        "({group} uitgelicht), met 95%-betrouwbaarheidsinterval; stippellijn: het niveau "
-        "van {group} in {ref}.",
-        "cap_by_age_plain": "Aandeel werknemers met {indicators} per meting, naar leeftijd, "
-        "met 95%-betrouwbaarheidsinterval.",
-        "cap_changes": "Verschil met {ref} in procentpunten, met 95%-betrouwbaarheidsinterval "
-        "(panel: dezelfde werknemers in beide metingen). Gevulde symbolen: significant na "
-        "Holm-correctie (p < {alpha}); de intervallen zijn niet voor meervoudig toetsen "
-        "gecorrigeerd.",
-        "cap_key": "Elk gepubliceerd cijfer (Kamerbrief hybride werken, Kamerstuk 25 883 nr. "
-        "425, en eerdere publicaties) ten opzichte van de schatting van deze analyse en haar "
-        "95%-betrouwbaarheidsinterval, in procentpunten; het gepubliceerde cijfer staat in "
-        "het label. {agree} van de {total} gepubliceerde "
-        "cijfers liggen binnen het interval.",
-        "pop_employees": "Populatie: werknemers.",
-        "pop_location": "Populatie: werknemers met bekende werklocatie.",
-        "pop_age": "Populatie: werknemers van {low} tot en met {high} jaar.",
-        "pop_key": "Populaties: {populations}.",
-        "n_waves": "Metingen en aantallen respondenten: {waves}.",
-        "n_waves_indicators": "Metingen en aantallen respondenten (verschilt per "
-        "indicator): {waves}.",
-        "n_smallest": "Kleinste groep: n = {n} ({cell}).",
-        "n_key": "Metingen: {waves}; n = {low} tot {high} respondenten per cijfer.",
-        "n_changes": "Metingen: {waves}; n = {n} respondenten per verschil.",
-        "waves_only": "Metingen: {waves}.",
-        "alt_location": "Puntgrafiek van waar werknemers werken per meting. In {wave} "
-        "(95%-interval tussen haakjes): {values}.",
-        "alt_by": "Puntgrafiek met {k} panelen ({indicators}), per meting naar {by}. "
-        "In {wave}: {values}.",
-        "alt_changes": "Bosgrafiek van het verschil met {ref} per indicator en meting. "
-        "{k} van de {total} verschillen zijn significant{largest}.",
-        "alt_changes_largest": "; het grootste: {label} {value} procentpunt",
-        "alt_key": "Puntgrafiek: {total} gepubliceerde cijfers met de schatting van deze "
-        "analyse en het 95%-interval; {agree} liggen binnen het interval{outside}.",
-        "alt_key_outside": "; erbuiten: {labels}",
-        "by_location": "werklocatie",
-        "by_age": "leeftijd",
-        "and": "en",
-        "ci_short": "95%-interval",
-    },
-    "en": {
-        "months": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
-                   "Dec"),
-        "locations": {"on_site": "On location", "hybrid": "Hybrid", "home": "At home"},
-        "indicators": {
-            "burnout": "Burn-out complaints",
-            "kans": "KANS (arm, neck, shoulder)",
-            "lonely": "Loneliness",
-            "physical": "Physical complaints",
-            "location": "Work location",
-            "home_any": "(Partly) at home",
-            "future_hybrid": "Wants hybrid work",
-        },
-        "indicators_short": {"kans": "KANS"},
-        "indicators_lower": {
-            "burnout": "burn-out complaints",
-            "kans": "KANS",
-            "lonely": "loneliness",
-            "physical": "physical complaints",
-        },
-        "populations": {
-            "employees": "All employees",
-            "home_any workers": "(Partly) home workers",
-            "on_site workers": "On-site workers",
-        },
-        "age_group": "{group} years",
-        "wave": "Wave",
-        "share": "Share of employees",
-        "location": "Work location",
-        "age": "Age group",
-        "percent_axis": "Percent",
-        "diff_axis": "Difference from {ref} (percentage points)",
-        "published": "Published figure",
-        "published_outside": "Published, outside the interval",
-        "this_analysis": "This analysis, 95% interval",
-        "key_axis": "Difference from this analysis's estimate (percentage points)",
-        "key_note": "Each row: the published figure (diamond) relative to this analysis's "
-        "estimate (dot, at 0) and its 95% confidence interval (line).",
-        "significant": "Significant (Holm, p < {alpha})",
-        "not_significant": "Not significant",
-        "title_location": "Where employees work, by wave",
-        "title_by_location": "Complaints and loneliness by work location",
-        "title_by_age": "Complaints and loneliness by age group",
-        "title_changes": "Change compared with {ref}",
-        "title_changes_location": "Change compared with {ref}, by work location",
-        "title_key": "Published figures and this analysis",
-        "ci_note": "Vertical lines: 95% confidence interval.",
-        "ci_note_h": "Horizontal lines: 95% confidence interval.",
-        "ci_small": "Most 95% confidence intervals are smaller than the markers.",
-        "ref_note_location": "Horizontal lines: {ref} level per work location.",
-        "ref_note_age": "Dotted line: {ref} level of {group}.",
-        "source_synthetic": "Synthetic demonstration data (simulated NEA file), "
-        "not real NEA results.",
-        "source_real": "Source: NEA {ref} and NEA COVID-19 (TNO/CBS), analysis neacovid.",
-        "source_real_short": "Source: NEA and NEA COVID-19 (TNO/CBS).",
-        "indicative": "Hollow markers: indicative (few respondents), interpret with caution.",
-        "indicative_dotted": "Dotted intervals: indicative (few respondents), interpret with "
-        "caution.",
-        "suppressed": "Not shown, too few respondents: {cells}.",
-        "cap_location": "Share of employees working fully on location, hybrid (partly at "
-        "home, partly on location) or fully at home, by wave, with 95% confidence intervals.",
-        "cap_by_location": "Share of employees with {indicators} by wave and work location, "
-        "with 95% confidence intervals; horizontal lines: the {ref} level per work location.",
-        "cap_by_age": "Share of employees with {indicators} by wave and age group ({group} "
-        "highlighted), with 95% confidence intervals; dotted line: the {ref} level of {group}.",
-        "cap_by_age_plain": "Share of employees with {indicators} by wave and age group, with "
-        "95% confidence intervals.",
-        "cap_changes": "Difference from {ref} in percentage points, with 95% confidence "
-        "intervals (panel: the same employees in both waves). Filled markers: significant "
-        "after Holm correction (p < {alpha}); the intervals are not adjusted for multiple "
-        "testing.",
-        "cap_key": "Each published figure (letter to parliament on hybrid work, Kamerstuk "
-        "25 883 nr. 425, and earlier publications) relative to this analysis's estimate and "
-        "its 95% confidence interval, in percentage points; the published figure is in the "
-        "label. {agree} of the {total} published figures lie "
-        "within the interval.",
-        "pop_employees": "Population: employees.",
-        "pop_location": "Population: employees with a known work location.",
-        "pop_age": "Population: employees aged {low} to {high}.",
-        "pop_key": "Populations: {populations}.",
-        "n_waves": "Waves and numbers of respondents: {waves}.",
-        "n_waves_indicators": "Waves and numbers of respondents (varies by indicator): "
-        "{waves}.",
-        "n_smallest": "Smallest group: n = {n} ({cell}).",
-        "n_key": "Waves: {waves}; n = {low} to {high} respondents per figure.",
-        "n_changes": "Waves: {waves}; n = {n} respondents per difference.",
-        "waves_only": "Waves: {waves}.",
-        "alt_location": "Dot plot of where employees work, by wave. In {wave} "
-        "(95% interval in brackets): {values}.",
-        "alt_by": "Dot plot in {k} panels ({indicators}), by wave and {by}. "
-        "In {wave}: {values}.",
-        "alt_changes": "Forest plot of the difference from {ref} by indicator and wave. "
-        "{k} of the {total} differences are significant{largest}.",
-        "alt_changes_largest": "; the largest: {label} {value} percentage points",
-        "alt_key": "Dot plot: {total} published figures with this analysis's estimate and "
-        "95% interval; {agree} lie within the interval{outside}.",
-        "alt_key_outside": "; outside: {labels}",
-        "by_location": "work location",
-        "by_age": "age group",
-        "and": "and",
-        "ci_short": "95% interval",
-    },
-}
-
-
 @dataclass(frozen=True)
 class Figure:
     """A figure ready to save, with the text the report shows next to it."""
@@ -334,18 +126,8 @@ class Figure:
 
 
 def _text(language: str) -> dict:
-    if language not in TEXT:
-        raise ConfigError(f"figure language {language!r} is not one of {', '.join(LANGUAGES)}")
-    return TEXT[language]
-
-
-def wave_label(wave: str, language: str, sep: str = " ") -> str:
-    """``2021-11`` -> ``nov 2021`` (nl) / ``Nov 2021`` (en); other ids stay as they are."""
-    text = str(wave)
-    year, _, month = text.partition("-")
-    if year.isdigit() and month.isdigit() and 1 <= int(month) <= 12:
-        return f"{_text(language)['months'][int(month) - 1]}{sep}{year}"
-    return text
+    """The figures' words in ``language`` (workflow/templates/figures_text.yaml)."""
+    return words("figures_text", language)
 
 
 def group_label(breakdown: str, group: str, language: str, running: bool = False) -> str:
@@ -367,13 +149,6 @@ def _percent(value: float, language: str, digits: int = 0) -> str:
     return f"{format_number(100 * value, language, digits)}%"
 
 
-def _signed(value: float, language: str, digits: int = 1) -> str:
-    text = format_number(abs(value), language, digits)
-    if round(value, digits) == 0:
-        return text
-    return ("+" if value > 0 else "\u2212") + text
-
-
 def percent_labels(language: str, scale: float = 100.0) -> Callable[[Sequence[float]], list]:
     """Axis labels ``12,5%`` (nl) / ``12.5%`` (en) for shares on the 0..1 scale."""
 
@@ -391,7 +166,7 @@ def points_labels(language: str) -> Callable[[Sequence[float]], list]:
     def labels(breaks: Sequence[float]) -> list[str]:
         values = [100 * b for b in breaks]
         digits = 0 if all(abs(v - round(v)) < 1e-9 for v in values) else 1
-        return [_signed(v, language, digits) for v in values]
+        return [format_signed(v, language, digits) for v in values]
 
     return labels
 
@@ -873,7 +648,7 @@ def changes_figure(
     ``changes`` has ``indicator, wave, [location|age_group], estimate,
     base_estimate, diff, se, ci_low, ci_high, p_value, p_holm, df``, with
     ``diff`` and its CI on the 0..1 scale (a ``base`` column, as
-    `neacovid.compare.changes` writes, names the reference wave; ``status`` as in
+    `neacovid.survey.compare.changes` writes, names the reference wave; ``status`` as in
     the other tables). The pipeline's long format (``breakdown`` + ``group``
     columns, e.g. ``changes_vs_2019.csv``) works too: ``breakdown`` picks its
     rows (None: ``all``). Pass ``indicators`` to keep shares only (the axis is
@@ -900,7 +675,7 @@ def changes_figure(
             raise DataError(f"{table_name}: none of {', '.join(indicators)} in the table")
     if breakdown is None:
         breakdown = next((b for b in ("location", "age_group") if b in changes), None)
-    if "base" in changes:  # neacovid.compare.changes names the base wave per row
+    if "base" in changes:  # neacovid.survey.compare.changes names the base wave per row
         bases = sorted({str(b) for b in changes["base"].dropna()})
         if len(bases) > 1:
             raise DataError(f"{table_name}: changes against several base waves "
@@ -988,7 +763,7 @@ def changes_figure(
         else:
             label += f" ({wave_label(top['wave'], language)})"
         largest = t["alt_changes_largest"].format(label=label,
-                                                  value=_signed(100 * top["diff"], language))
+                                                  value=format_signed(100 * top["diff"], language))
     alt = t["alt_changes"].format(ref=reference_wave, k=n_sig, total=len(shown), largest=largest)
     waves_text = ", ".join(wave_label(w, language) for w in waves)
     population = (t["pop_location"] if breakdown == "location" else
@@ -1208,38 +983,3 @@ def build_figures(
     ]
     assert tuple(f.name for f in figures) == FIGURE_NAMES
     return figures
-
-
-def figures_step(
-    location_table: str,
-    location_tables: Sequence[str],
-    age_group_tables: Sequence[str],
-    key_figures: str,
-    changes: str,
-    language: str,
-    data_source: str,
-    out_dir: str,
-    manifest: str,
-    reference_wave: str = "2019",
-    highlight_age_group: str | None = "15-24",
-) -> None:
-    """The `figures` rule: read the tables, write every figure of one language + manifest."""
-    by_location = pd.concat([read_table(p) for p in location_tables], ignore_index=True)
-    by_age_group = pd.concat([read_table(p) for p in age_group_tables], ignore_index=True)
-    indicators = list(dict.fromkeys(by_location["indicator"]))
-    figures = build_figures(
-        read_table(location_table), by_location, by_age_group, read_table(key_figures),
-        language, data_source, str(reference_wave), highlight_age_group, indicators,
-        {
-            "location": [Path(location_table).name],
-            "by_location": [Path(p).name for p in location_tables],
-            "by_age_group": [Path(p).name for p in age_group_tables],
-            "key_figures": [Path(key_figures).name],
-            "changes": [Path(changes).name],
-        },
-        changes=read_table(changes),
-    )
-    entries = [save_figure(f, out_dir) for f in figures]
-    write_manifest(entries, language, manifest)
-    log.info("figures (%s): %d figures, manifest %s", language, len(entries), manifest)
-

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from neacovid.design import BoundDesign
+from neacovid.survey.design import BoundDesign
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def domain_variance(
 
 
 # --------------------------------------------------------------------------
-# Covariances (added for neacovid.compare; the functions above are unchanged)
+# Covariances (added for neacovid.survey.compare; the functions above are unchanged)
 # --------------------------------------------------------------------------
 #
 # R survey's svyrecvar on a matrix of influence columns gives, per stratum h,

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from neacovid.design import BoundDesign, Design, as_bound
 from neacovid.errors import ConfigError
-from neacovid.estimate import category_label, means, shares
+from neacovid.survey.design import BoundDesign, Design, as_bound
+from neacovid.survey.estimate import category_label, means, shares
 
 # Indicators defined from another column: tabulating or testing one by the
 # other would only show 0% and 100%.
@@ -112,7 +112,8 @@ def change_table(
     previous one. One long table (``breakdown``/``group`` say which rows are
     overall, by location, by age group), Holm-adjusted over the whole table.
     """
-    from neacovid.compare import changes, holm
+    from neacovid.survey.compare import changes
+    from neacovid.survey.multitest import holm
 
     bound = as_bound(design, analysis)
     parts = []
@@ -140,7 +141,8 @@ def contrast_table(
     level: float = 0.95,
 ) -> pd.DataFrame:
     """Group contrasts (e.g. home workers vs on-site) per indicator, Holm over the table."""
-    from neacovid.compare import contrast, holm
+    from neacovid.survey.compare import contrast
+    from neacovid.survey.multitest import holm
 
     bound = as_bound(design, analysis)
     parts = []
@@ -170,7 +172,8 @@ def chisq_table(
     by: str,
 ) -> pd.DataFrame:
     """Rao-Scott F test of independence of ``row`` and ``col`` within each ``by`` level."""
-    from neacovid.compare import chisq, holm
+    from neacovid.survey.compare import chisq
+    from neacovid.survey.multitest import holm
 
     bound = as_bound(design, analysis)
     rows = []
@@ -207,7 +210,7 @@ def model_table(
     in the fit with that level (for the disclosure rules); the intercept's n
     is the fit's.
     """
-    from neacovid.models import logit
+    from neacovid.survey.models import logit
 
     references = dict(references or {})
 

@@ -23,7 +23,7 @@ Calibration: the published figures (data/reference/published_figures.csv) are
 reproduced by construction. For each wave the work-location shares are set by
 weighted quantiles of the telework score, and each indicator's intercept per
 wave x location group is found by bisection on the fixed random draws, so that
-the weighted share computed by `neacovid.indicators` on the harmonised data
+the weighted share computed by `neacovid.data.indicators` on the harmonised data
 equals the target (to within one respondent's weight). Figures that were not
 published (other waves, other groups) get plausible values from `SCENARIO`.
 This holds at every ``scale``, not only at scale 1.
@@ -42,12 +42,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from neacovid.data.config import REPO
+from neacovid.data.indicators import DEFAULT_SPEC, any_flag, mean_flag, sum_flag
+from neacovid.data.io import atomic_path
 from neacovid.errors import ConfigError, InputFileError
-from neacovid.indicators import DEFAULT_SPEC, any_flag, mean_flag, sum_flag
-from neacovid.io import atomic_path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_WAVES_CSV = REPO_ROOT / "data" / "reference" / "waves.csv"
+DEFAULT_WAVES_CSV = REPO / "data" / "reference" / "waves.csv"
 DEFAULT_SEED = 20211101
 
 # SBI 2008 sections: code in the COVID files, Dutch label, share of employees,
@@ -881,7 +881,7 @@ def _write_sav(frame: pd.DataFrame, meta: _Meta, path: Path, row, seed, scale) -
             column_labels={c: meta.labels[c] for c in columns if c in meta.labels},
             note=[
                 "Synthetische data: geen echte respondenten.",
-                f"neacovid.synth seed={seed} scale={scale}",
+                f"neacovid.data.synth seed={seed} scale={scale}",
             ],
             variable_value_labels={c: v for c, v in meta.value_labels.items() if c in columns},
             missing_ranges={c: v for c, v in meta.missing.items() if c in columns},

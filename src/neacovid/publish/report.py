@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +19,8 @@ import jinja2
 import pandas as pd
 import yaml
 
-from neacovid.errors import ConfigError
+from neacovid.publish.words import format_number, format_percent, wave_label, words
 
-LANGUAGES = ("nl", "en")
 ALPHA = 0.05
 SHOWN = ("ok", "indicative")
 COMPLAINTS = ("burnout", "kans", "physical", "lonely")
@@ -36,39 +34,11 @@ class ReportInputs:
     figures_manifest: Path  # results/figures/<lang>/figures.json
 
 
-# -- formatting -------------------------------------------------------------------
-
-
-def format_number(value, language: str, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
-        return "–"
-    text = f"{float(value):,.{digits}f}"
-    if language == "nl":  # 1,234.5 -> 1.234,5
-        text = text.replace(",", "\0").replace(".", ",").replace("\0", ".")
-    return text
-
-
-def format_percent(share, language: str, digits: int = 1) -> str:
-    """0.169 -> "16,9%" (nl) / "16.9%" (en)."""
-    if share is None or pd.isna(share):
-        return "–"
-    return f"{format_number(100 * float(share), language, digits)}%"
-
-
-def wave_label(wave: str, language: str) -> str:
-    from neacovid.figures import wave_label as label
-
-    return label(str(wave), language)
-
-
 class _Words:
     """The report's words in one language, with this run's numbers filled in."""
 
     def __init__(self, template_dir: Path, language: str):
-        if language not in LANGUAGES:
-            raise ConfigError(f"report language {language!r} is not one of {', '.join(LANGUAGES)}")
-        text = yaml.safe_load((template_dir / "report_text.yaml").read_text(encoding="utf-8"))
-        self.t = text[language]
+        self.t = words("report_text", language, template_dir)
         self.language = language
 
     def pct(self, share, status: str = "ok", digits: int = 1) -> str:
@@ -384,7 +354,7 @@ def _models(results: Path, w: _Words, config: Mapping) -> dict:
 
 
 def _term_label(term: str, w: _Words) -> str:
-    from neacovid.tables import FACTOR_TERM
+    from neacovid.publish.tables import FACTOR_TERM
 
     match = FACTOR_TERM.match(term)
     if match is None:

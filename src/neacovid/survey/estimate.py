@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from neacovid.ci import ProfileInputs, check_level, proportion_ci, t_quantile
-from neacovid.design import BoundDesign, Design, as_bound
 from neacovid.errors import DataError
-from neacovid.taylor import domain_variance
+from neacovid.survey.ci import ProfileInputs, check_level, proportion_ci, t_quantile
+from neacovid.survey.design import BoundDesign, Design, as_bound
+from neacovid.survey.taylor import domain_variance
 
 MAX_CATEGORIES = 50
 
@@ -51,7 +51,7 @@ def shares(
 
     ``var`` may be binary (0/1), categorical (strings, pandas categories) or
     labelled codes; every category gets a row and the categories of a domain
-    sum to 1. ``ci`` is a ``svyciprop`` method (see `neacovid.ci.CI_METHODS`).
+    sum to 1. ``ci`` is a ``svyciprop`` method (see `neacovid.survey.ci.CI_METHODS`).
     """
     check_level(level)
     bound = as_bound(design, data)

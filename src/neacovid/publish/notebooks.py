@@ -33,8 +33,8 @@ from jupyter_client import AsyncKernelManager
 from jupyter_client.kernelspec import KernelSpec
 from traitlets import default
 
+from neacovid.data.io import atomic_path
 from neacovid.errors import ConfigError, NeaCovidError
-from neacovid.io import atomic_path
 
 log = logging.getLogger("neacovid")
 
@@ -111,9 +111,9 @@ def pipeline_parameters(
 
     The analysis path is made absolute: the kernel runs in ``notebooks/``.
     """
-    from neacovid.pipeline import design_from_config
+    from neacovid.survey.design import Design
 
-    spec = design_from_config(design)
+    spec = Design.from_mapping(design)
     return {
         "analysis_path": str(Path(analysis).resolve()),
         "weight": spec.weight,

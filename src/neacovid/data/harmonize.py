@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from neacovid.codebook import (
+from neacovid.data.codebook import (
     Codebook,
     Derived,
     Target,

@@ -16,7 +16,8 @@ import yaml
 
 from neacovid.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[2]
+# src/neacovid/data/config.py -> the repository (the package is installed editable).
+REPO = Path(__file__).resolve().parents[3]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT_CONFIG = REPO / "config.yaml"
 

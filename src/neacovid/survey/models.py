@@ -58,10 +58,11 @@ import pandas as pd
 from formulaic.errors import FactorEvaluationError, FormulaicError
 from scipy import linalg, special, stats
 
-from neacovid.ci import check_level, t_quantile
-from neacovid.design import BoundDesign, Design, as_bound
 from neacovid.errors import DataError, NeaCovidError
-from neacovid.taylor import covariance_matrix
+from neacovid.survey.ci import check_level, t_quantile
+from neacovid.survey.design import BoundDesign, Design, as_bound
+from neacovid.survey.multitest import holm
+from neacovid.survey.taylor import covariance_matrix
 
 MODEL_COLUMNS = [
     "term",
@@ -173,21 +174,6 @@ def logit(
         n_dropped=len(data) - len(md.rows),
         iterations=fit.iterations,
     )
-    return out
-
-
-def holm(p_values: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjusted p-values (R: ``p.adjust(p, "holm")``); NaN stays NaN
-    and does not count in the family size."""
-    p = np.asarray(p_values, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(~np.isnan(p))
-    m = len(ok)
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    adjusted = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out[order] = np.minimum(adjusted, 1.0)
     return out
 
 

@@ -10,13 +10,13 @@ PSUs, as R survey does with
 
 Every difference here is one of two domain means (shares of a 0/1 indicator
 are its mean): ``diff = estimate_a - estimate_b`` with variance
-``V_a + V_b - 2 C_ab`` from `neacovid.taylor.domain_covariance`. Domains keep
+``V_a + V_b - 2 C_ab`` from `neacovid.survey.taylor.domain_covariance`. Domains keep
 the full design (R ``subset()`` semantics); a missing ``var`` takes the row out
 of the domain, a missing ``over``/``by``/``group`` value out of every domain.
 
 Degrees of freedom, CI and p-value. ``svycontrast()`` returns a ``svystat``
 whose ``confint()`` defaults to ``df = Inf`` (normal quantiles) and which has
-no p-value. As for domain estimates (`neacovid.estimate`, R's ``svyciprop``),
+no p-value. As for domain estimates (`neacovid.survey.estimate`, R's ``svyciprop``),
 we use Student t with the design df of the rows that make the estimate: for
 a difference, the rows of the two domains, ``df = degf(design[in_a | in_b, ])``
 = PSUs with members in either domain minus the strata they lie in. The CI is
@@ -29,7 +29,7 @@ table whose p-value is defined.
 
 ``se_independent`` is the SE the difference would have if the two domains
 were independent samples, sqrt(se_a^2 + se_b^2) with the per-domain SEs of
-`neacovid.estimate.means`; comparing it with ``se`` shows what the panel
+`neacovid.survey.estimate.means`; comparing it with ``se`` shows what the panel
 covariance does.
 
 `chisq` is R's ``svychisq(~row + col, design)`` with its default
@@ -45,11 +45,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from neacovid.ci import check_level, t_quantile
-from neacovid.design import BoundDesign, Design, as_bound
 from neacovid.errors import DataError
-from neacovid.estimate import domain_index, require_columns
-from neacovid.taylor import covariance_matrix, domain_covariance, domain_variance
+from neacovid.survey.ci import check_level, t_quantile
+from neacovid.survey.design import BoundDesign, Design, as_bound
+from neacovid.survey.estimate import domain_index, require_columns
+from neacovid.survey.multitest import holm
+from neacovid.survey.taylor import covariance_matrix, domain_covariance, domain_variance
 
 TEST_COLUMNS = [
     "diff",
@@ -289,24 +290,6 @@ def chisq(data: pd.DataFrame, design: Design | BoundDesign, row: str, col: str) 
         pearson=pearson,
         mean_deff=trace / ((nr - 1) * (nc - 1)),
     )
-
-
-def holm(p_values) -> np.ndarray:
-    """Holm-adjusted p-values (R ``p.adjust(p, "holm")``); NaN stays NaN and
-    does not count in the number of tests."""
-    p = np.asarray(p_values, dtype=np.float64)
-    out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    m = int(ok.sum())
-    if m == 0:
-        return out
-    values = p[ok]
-    order = np.argsort(values, kind="stable")
-    stepped = np.maximum.accumulate(values[order] * (m - np.arange(m)))
-    adjusted = np.empty(m)
-    adjusted[order] = np.minimum(stepped, 1.0)
-    out[ok] = adjusted
-    return out
 
 
 # --------------------------------------------------------------------------- internals

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from neacovid.design import Design
+from neacovid.data.io import atomic_path, write_csv
 from neacovid.errors import DataError, NeaCovidError
-from neacovid.io import atomic_path, write_csv
+from neacovid.survey.design import Design
 
 log = logging.getLogger("neacovid")
 
@@ -54,7 +54,7 @@ def run_step(step: Callable[..., None], log_file: str | None = None, **kwargs) -
 
 
 def synthesize(out_dir: str, seed: int, scale: float, waves_csv: str) -> None:
-    from neacovid.synth import write_waves
+    from neacovid.data.synth import write_waves
 
     paths = write_waves(out_dir, seed=seed, scale=scale, waves_csv=waves_csv)
     for wave, path in paths.items():
@@ -64,8 +64,8 @@ def synthesize(out_dir: str, seed: int, scale: float, waves_csv: str) -> None:
 def harmonize(
     data_file: str, wave: str, codebook: str, strict: bool, parquet: str, audit: str
 ) -> None:
-    from neacovid.codebook import load_codebook
-    from neacovid.harmonize import harmonize_wave
+    from neacovid.data.codebook import load_codebook
+    from neacovid.data.harmonize import harmonize_wave
 
     frame, report = harmonize_wave(data_file, wave, load_codebook(codebook), strict=strict)
     with atomic_path(parquet) as tmp:
@@ -81,7 +81,7 @@ def harmonize(
 
 
 def indicators(harmonized: Sequence[str], spec: Mapping, output: str) -> None:
-    from neacovid.indicators import derive
+    from neacovid.data.indicators import derive
 
     stacked = pd.concat([pd.read_parquet(p) for p in harmonized], ignore_index=True)
     analysis = derive(stacked, spec)
@@ -108,8 +108,8 @@ def tables(
     level: float,
     disclosure: Mapping,
 ) -> None:
-    from neacovid.disclosure import DisclosureRules, apply_rules
-    from neacovid.tables import DERIVED_FROM, estimate_tables, table_specs
+    from neacovid.publish.disclosure import DisclosureRules, apply_rules
+    from neacovid.publish.tables import DERIVED_FROM, estimate_tables, table_specs
 
     data = pd.read_parquet(analysis)
     specs = table_specs(share_indicators, mean_indicators, breakdowns, DERIVED_FROM)
@@ -119,7 +119,7 @@ def tables(
         raise DataError(f"no table definition for {missing[0]}; check config.yaml tables")
     specs = [s for s in specs if s.name in wanted]
     rules = DisclosureRules.from_config(disclosure)
-    estimated = estimate_tables(data, design_from_config(design), specs, ci, level)
+    estimated = estimate_tables(data, Design.from_mapping(design), specs, ci, level)
     for spec in specs:
         table = apply_rules(estimated[spec.name], rules, spec.by, partition=spec.breakdown)
         write_csv(table, wanted[spec.name])
@@ -138,17 +138,17 @@ def key_figures(
     estimate_tables: Sequence[str],
     output: str,
 ) -> None:
-    from neacovid.disclosure import (
+    from neacovid.publish.disclosure import (
         DisclosureRules,
         apply_rules,
         read_suppressed_cells,
         suppress_key_figures,
     )
-    from neacovid.keyfigures import key_figures as compute
+    from neacovid.publish.keyfigures import key_figures as compute
 
     data = pd.read_parquet(analysis)
     figures = pd.read_csv(published, dtype={"wave": str, "category": str})
-    table = compute(data, design_from_config(design), figures, populations, ci, level)
+    table = compute(data, Design.from_mapping(design), figures, populations, ci, level)
     table = apply_rules(
         table, DisclosureRules.from_config(disclosure), ["wave", "population"],
         keep=["published", "within_ci"],
@@ -170,7 +170,7 @@ def check_designs(analysis: str, designs: Mapping[str, Mapping], output: str) ->
     data = pd.read_parquet(analysis)
     summary = {}
     for name, spec in designs.items():
-        bound = design_from_config(spec).bind(data)
+        bound = Design.from_mapping(spec).bind(data)
         summary[name] = {
             "strata": bound.n_strata,
             "psus": bound.n_psu,
@@ -192,17 +192,17 @@ def compare(
 ) -> None:
     """Changes vs the base wave and between consecutive waves, group contrasts,
     and the location x age test, on the panel design (respondent = PSU)."""
-    from neacovid.disclosure import (
+    from neacovid.publish.disclosure import (
         DisclosureRules,
         apply_rules,
         read_suppressed_cells,
         suppress_changes,
         suppress_contrasts,
     )
-    from neacovid.tables import change_table, chisq_table, contrast_table
+    from neacovid.publish.tables import change_table, chisq_table, contrast_table
 
     data = pd.read_parquet(analysis)
-    panel = design_from_config(design)
+    panel = Design.from_mapping(design)
     rules = DisclosureRules.from_config(disclosure)
     # Cells hidden in the estimate tables stay hidden in every comparison.
     hidden = read_suppressed_cells(estimate_tables)
@@ -234,13 +234,13 @@ def models(
     outputs: Mapping[str, str],
 ) -> None:
     """Adjusted logistic regressions, one table per indicator (odds ratios)."""
-    from neacovid.disclosure import DisclosureRules, apply_rules
-    from neacovid.tables import model_table
+    from neacovid.publish.disclosure import DisclosureRules, apply_rules
+    from neacovid.publish.tables import model_table
 
     data = pd.read_parquet(analysis)
-    bound = design_from_config(design).bind(data)
+    bound = Design.from_mapping(design).bind(data)
     rules = DisclosureRules.from_config(disclosure)
-    from neacovid.models import ModelError
+    from neacovid.survey.models import ModelError
 
     for indicator, output in outputs.items():
         try:
@@ -261,7 +261,7 @@ def models(
 
 
 def output_check(tables: Sequence[str], output: str) -> None:
-    from neacovid.disclosure import output_check as collect
+    from neacovid.publish.disclosure import output_check as collect
 
     text = {c: str for c in ("wave", "base", "category", "group", "a", "b")}
     frames = {Path(p).stem: pd.read_csv(p, dtype=text) for p in tables}
@@ -274,13 +274,74 @@ def output_check(tables: Sequence[str], output: str) -> None:
 def provenance(
     audits: Sequence[str], references: Sequence[str], config: Mapping, output: str
 ) -> None:
-    from neacovid.config import REPO
-    from neacovid.provenance import provenance as collect
+    from neacovid.data.config import REPO
+    from neacovid.publish.provenance import provenance as collect
 
     record = collect([json.loads(Path(a).read_text()) for a in audits], config, REPO,
                      references)
     write_json(record, output)
     log.info("provenance: %d input files, git %s", len(record["inputs"]), record["git"])
+
+
+def figures(
+    location_table: str,
+    location_tables: Sequence[str],
+    age_group_tables: Sequence[str],
+    key_figures: str,
+    changes: str,
+    language: str,
+    data_source: str,
+    out_dir: str,
+    manifest: str,
+    reference_wave: str = "2019",
+    highlight_age_group: str | None = "15-24",
+) -> None:
+    """Every report figure of one language (SVG + PNG) and its manifest."""
+    from neacovid.publish.figures import build_figures, read_table, save_figure, write_manifest
+
+    by_location = pd.concat([read_table(p) for p in location_tables], ignore_index=True)
+    by_age_group = pd.concat([read_table(p) for p in age_group_tables], ignore_index=True)
+    indicators = list(dict.fromkeys(by_location["indicator"]))
+    made = build_figures(
+        read_table(location_table), by_location, by_age_group, read_table(key_figures),
+        language, data_source, str(reference_wave), highlight_age_group, indicators,
+        {
+            "location": [Path(location_table).name],
+            "by_location": [Path(p).name for p in location_tables],
+            "by_age_group": [Path(p).name for p in age_group_tables],
+            "key_figures": [Path(key_figures).name],
+            "changes": [Path(changes).name],
+        },
+        changes=read_table(changes),
+    )
+    entries = [save_figure(f, out_dir) for f in made]
+    write_manifest(entries, language, manifest)
+    log.info("figures (%s): %d figures, manifest %s", language, len(entries), manifest)
+
+
+def notebook(
+    notebook: str,
+    analysis: str,
+    design: Mapping,
+    ci: str,
+    level: float,
+    disclosure: Mapping,
+    overrides: Mapping,
+    timeout: int,
+    ipynb: str,
+    html: str,
+) -> None:
+    """One analyst notebook executed by papermill, saved as .ipynb and .html."""
+    from neacovid.publish.notebooks import pipeline_parameters, render
+
+    render(
+        notebook=notebook,
+        ipynb=ipynb,
+        html=html,
+        parameters=pipeline_parameters(analysis, design, ci, level, disclosure),
+        overrides=overrides,
+        timeout=timeout,
+    )
 
 
 def report(
@@ -291,7 +352,7 @@ def report(
     config: Mapping,
     output: str,
 ) -> None:
-    from neacovid.report import ReportInputs, render_report
+    from neacovid.publish.report import ReportInputs, render_report
 
     inputs = ReportInputs(
         results=Path(results_dir), template_dir=Path(template_dir), config=config,
@@ -304,16 +365,6 @@ def report(
 
 
 # -- helpers ------------------------------------------------------------------
-
-
-def design_from_config(spec: Mapping) -> Design:
-    return Design(
-        weight=spec["weight"],
-        strata=spec.get("strata"),
-        psu=spec.get("psu"),
-        fpc=spec.get("fpc"),
-        lonely_psu=spec.get("lonely_psu", "fail"),
-    )
 
 
 def write_json(obj, target: str | os.PathLike) -> None:

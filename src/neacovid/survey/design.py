@@ -9,6 +9,7 @@ correction when ``fpc`` is given (``survey.ultimate.cluster`` semantics).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,6 +50,17 @@ class Design:
                 f"lonely_psu={self.lonely_psu!r} is not an option; "
                 f"use one of {', '.join(LONELY_PSU_OPTIONS)}"
             )
+
+    @classmethod
+    def from_mapping(cls, spec: Mapping) -> Design:
+        """A design from a mapping with the field names (config.yaml's ``design:``)."""
+        return cls(
+            weight=spec["weight"],
+            strata=spec.get("strata"),
+            psu=spec.get("psu"),
+            fpc=spec.get("fpc"),
+            lonely_psu=spec.get("lonely_psu", "fail"),
+        )
 
     @property
     def columns(self) -> list[str]:
@@ -171,7 +183,7 @@ def as_bound(design: Design | BoundDesign, data: pd.DataFrame) -> BoundDesign:
         return design
     if isinstance(design, Design):
         return design.bind(data)
-    raise TypeError("design must be a neacovid.design.Design")
+    raise TypeError("design must be a neacovid.survey.design.Design")
 
 
 def _preview(values, limit: int = 12) -> str:

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from neacovid.design import BoundDesign, Design
 from neacovid.errors import ConfigError, DataError
-from neacovid.estimate import category_label, shares
+from neacovid.survey.design import BoundDesign, Design
+from neacovid.survey.estimate import category_label, shares
 
 COLUMNS = [
     "id",

@@ -17,10 +17,10 @@ from types import MappingProxyType
 
 import yaml
 
+from neacovid.data.config import REPO
 from neacovid.errors import CodebookError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "codebook.schema.yaml"
+SCHEMA_PATH = REPO / "workflow" / "schemas" / "codebook.schema.yaml"
 
 # Targets every wave must map: without them rows cannot be linked, weighted,
 # assigned to a stratum or checked against the population.

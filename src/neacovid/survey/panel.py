@@ -11,7 +11,7 @@ wave (the destination), with design-based standard errors and intervals.
 How it is estimated (R: merge the first wave's value onto the second wave's
 rows, then ``svyby(~to, ~from, subset(des, linked), svyciprop)``): the origin
 is attached to each person's row of ``to_wave`` as a domain variable, and
-`neacovid.estimate.shares` estimates the destination shares within each origin
+`neacovid.survey.estimate.shares` estimates the destination shares within each origin
 domain on the full design. Rows are never dropped: persons observed in one of
 the two waves only, or with a missing value in either, are simply not domain
 members, so the design (strata, PSUs, degrees of freedom) stays that of the
@@ -23,9 +23,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from neacovid.design import BoundDesign, Design
 from neacovid.errors import DataError
-from neacovid.estimate import shares
+from neacovid.survey.design import BoundDesign, Design
+from neacovid.survey.estimate import shares
 
 TRANSITION_COLUMNS = [
     "variable",
@@ -66,7 +66,7 @@ def transitions(
     the persons in ``from_category`` in ``from_wave`` who are in
     ``to_category`` in ``to_wave`` (the rows of one origin sum to 1), with
     ``se``, ``ci_low``, ``ci_high``, ``deff`` and ``df`` as in
-    `neacovid.estimate.shares` (CI method ``ci``). ``n`` is the number of
+    `neacovid.survey.estimate.shares` (CI method ``ci``). ``n`` is the number of
     persons in the origin row (observed in both waves, ``var`` known in both)
     and ``n_cell`` the number of them in the cell; an origin without persons
     has ``n = 0`` and no estimates.
@@ -170,7 +170,7 @@ def _design_of(design: Design | BoundDesign) -> Design:
         return design.design
     if isinstance(design, Design):
         return design
-    raise TypeError("design must be a neacovid.design.Design")
+    raise TypeError("design must be a neacovid.survey.design.Design")
 
 
 def _wave_rows(data, var, from_wave, to_wave, id_col, wave) -> tuple[np.ndarray, np.ndarray]:
