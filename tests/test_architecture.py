@@ -21,6 +21,10 @@ def _module_name(path: Path) -> str:
 def _imports(path: Path) -> set[str]:
     """Every neacovid module ``path`` imports, at module level or inside functions."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    # Imports for type annotations only (under `if TYPE_CHECKING:`) do not run.
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            node.body = []
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

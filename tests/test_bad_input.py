@@ -188,23 +188,24 @@ def test_unknown_code_in_strict_mode(tmp_path, clean_files):
 
 
 def test_lonely_psu_under_fail(tmp_path, clean_files):
-    """One respondent alone in a sector of a wave: no variance under lonely_psu: fail."""
+    """One respondent alone in a 2019 sampling stratum: no variance under lonely_psu: fail."""
 
     def change(path):
-        sector = column(path, "sector")
+        sector = column(path, "sbi")
 
         def edit(frame):
-            frame[sector] = frame[sector].where(frame[sector] != 4, 7)  # empty section D
-            frame.loc[frame.index[0], sector] = 4
+            frame[sector] = frame[sector].where(frame[sector] != "D", "G")  # empty section D
+            frame.loc[frame.index[0], sector] = "D"
             return frame
 
         rewrite(path, edit)
 
-    config, results = setup(tmp_path, clean_files, change,
+    config, results = setup(tmp_path, clean_files, change, wave="2019",
                             extra={"design": {"lonely_psu": "fail"}})
     done = neacovid_run(config)
     assert done.returncode == 2, done.stderr
-    assert "only one PSU" in done.stderr and "2021-11/D" in done.stderr
+    assert "only one PSU" in done.stderr and "'D'" in done.stderr
+    assert "stratum_2019" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not (results / "tables").exists()
 

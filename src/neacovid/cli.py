@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from neacovid.errors import NeaCovidError
+from neacovid.errors import DataError, NeaCovidError
 from neacovid.survey.ci import CI_METHODS
 from neacovid.survey.design import LONELY_PSU_OPTIONS, Design
 
@@ -53,6 +53,15 @@ def _add_design_options(parser: argparse.ArgumentParser) -> None:
         choices=LONELY_PSU_OPTIONS,
         help="what a stratum with one PSU contributes, as R's survey.lonely.psu (default: fail)",
     )
+    group.add_argument(
+        "--calibration",
+        metavar="TERMS",
+        help="comma-separated terms the weights are calibrated on, each a column or a "
+        "cross-classification a:b, e.g. wave:sector,wave:age_group. The weights are used as "
+        "given (already calibrated to those margins); the variance uses the calibration "
+        "residuals, as R's calibrate(design, ~terms, population = <totals of the weights>) "
+        "(default: none)",
+    )
 
 
 def _design(args: argparse.Namespace) -> Design:
@@ -62,6 +71,7 @@ def _design(args: argparse.Namespace) -> Design:
         psu=args.psu,
         fpc=args.fpc,
         lonely_psu=args.lonely_psu,
+        calibration=tuple(_split(args.calibration) or ()),
     )
 
 
@@ -109,6 +119,34 @@ def _cmd_model(args: argparse.Namespace) -> None:
 
     data = read_table(args.data)
     _write(logit(data, _design(args), args.formula, level=args.level), args.out)
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> None:
+    from neacovid.data.io import read_table, write_table
+    from neacovid.survey.calibrate import calibrate_weights, read_margins
+
+    bounds = None
+    if args.bounds:
+        parts = _split(args.bounds) or []
+        try:
+            bounds = tuple(float(b) for b in parts)
+        except ValueError:
+            bounds = ()
+        if len(bounds) != 2:
+            raise DataError(
+                f"--bounds {args.bounds!r} must be two numbers LOW,HIGH around 1 (limits on "
+                "new weight / old weight), e.g. --bounds 0.5,2"
+            )
+    margins = read_margins(args.margins)
+    data = read_table(args.data)
+    if "weight_calibrated" in data.columns:
+        raise DataError(
+            f"{args.data} already has a column 'weight_calibrated'; rename or drop it first"
+        )
+    data["weight_calibrated"] = calibrate_weights(
+        data, args.weight, margins, method=args.method, bounds=bounds
+    )
+    write_table(data, args.out)
 
 
 def _cmd_synth(args: argparse.Namespace) -> None:
@@ -201,6 +239,30 @@ def build_parser() -> argparse.ArgumentParser:
     mod.add_argument("--formula", required=True, help="outcome ~ terms (patsy syntax)")
     _add_design_options(mod)
     mod.set_defaults(func=_cmd_model)
+
+    cal = sub.add_parser(
+        "calibrate",
+        help="calibrate weights to population totals (raking or linear, as R's calibrate)",
+        description="Calibrate the weights of DATA to the population totals in MARGINS.csv "
+        "(columns variable,category,total; a variable is a column or a cross-classification "
+        "a:b with categories written x:y) and write the table with one added column, "
+        "weight_calibrated. Equal to R survey's calibrate(design, ~margins, population, "
+        "calfun = 'raking' | 'linear', bounds = c(LOW, HIGH)) run to convergence (1e-12).",
+    )
+    cal.add_argument("data", help="input table: .csv, .parquet or .sav")
+    cal.add_argument("--weight", required=True, help="the weights to calibrate (positive)")
+    cal.add_argument("--margins", required=True, help="CSV with variable,category,total")
+    cal.add_argument(
+        "--method", default="raking", choices=("raking", "linear"),
+        help="raking (g = exp(x'l), never negative) or linear (GREG, g = 1 + x'l) "
+        "(default: raking)",
+    )
+    cal.add_argument(
+        "--bounds", metavar="LOW,HIGH",
+        help="limits on g = new weight / old weight, e.g. 0.5,2 (default: none)",
+    )
+    cal.add_argument("--out", required=True, help="output table: .csv or .parquet")
+    cal.set_defaults(func=_cmd_calibrate)
 
     from neacovid.data.synth import DEFAULT_SEED
 

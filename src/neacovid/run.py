@@ -8,7 +8,6 @@ one-line error it logged is shown instead of Snakemake's job report.
 
 from __future__ import annotations
 
-import csv
 import subprocess
 import sys
 import time
@@ -17,16 +16,17 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from neacovid.data.config import DEFAULT_CONFIG, REPO, load_config
+from neacovid.data.config import (
+    DEFAULT_CONFIG,
+    REPO,
+    check_waves,
+    input_waves,
+    load_config,
+)
 from neacovid.data.indicators import DERIVED
 from neacovid.errors import ConfigError, NeaCovidError
 
 ERROR_PREFIX = "neacovid: error: "
-
-
-def known_waves(config: dict) -> list[str]:
-    with open(config["data"]["waves_csv"], newline="", encoding="utf-8") as handle:
-        return [row["wave"] for row in csv.DictReader(handle)]
 
 
 def preflight(config: dict) -> None:
@@ -35,19 +35,10 @@ def preflight(config: dict) -> None:
     from neacovid.data.harmonize import check_file
 
     data = config["data"]
-    waves_csv = Path(data["waves_csv"])
-    if not waves_csv.is_file():
-        raise ConfigError(f"config data.waves_csv: {waves_csv} does not exist; fix the path")
-    known = known_waves(config)
-    for wave in data["waves"]:
-        if wave not in known:
-            raise ConfigError(
-                f"config data.waves: wave {wave!r} is not in {waves_csv} "
-                f"(known: {', '.join(known)}); fix the wave name"
-            )
+    check_waves(config)
     check_wave_references(config)
     codebook = load_codebook(data["codebook"])
-    for wave in data["waves"]:
+    for wave in input_waves(config):
         codebook.wave(wave)  # the codebook must map every wave
     check_table_variables(config, set(DERIVED) | set(codebook.schema))
     from neacovid.publish.notebooks import check_notebooks
@@ -56,16 +47,8 @@ def preflight(config: dict) -> None:
     check_notebooks(notebooks["names"], notebooks["parameters"], REPO / "notebooks")
     if data["source"] == "synthetic":
         return
-    for wave in data["waves"]:
-        path = data["files"].get(wave)
-        if path is None:
-            raise ConfigError(
-                f"config data.files: no file for wave {wave!r}; "
-                "add its path or remove the wave from data.waves"
-            )
-        if not Path(path).is_file():
-            raise ConfigError(f"config data.files[{wave!r}]: {path} does not exist; fix the path")
-        check_file(path, wave, codebook)
+    for wave in input_waves(config):
+        check_file(data["files"][wave], wave, codebook)
 
 
 def check_wave_references(config: dict) -> None:

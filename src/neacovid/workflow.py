@@ -27,10 +27,6 @@ log = logging.getLogger("neacovid")
 
 EXIT_USER_ERROR = 2
 
-# Every wave is a separate stratified sample: its sampling strata are the
-# sectors within that wave. The analysis file carries that combination.
-WAVE_STRATUM = "wave_stratum"
-PANEL_STRATUM = "panel_stratum"
 
 
 def run_step(step: Callable[..., None], log_file: str | None = None, **kwargs) -> None:
@@ -80,18 +76,27 @@ def harmonize(
     )
 
 
-def indicators(harmonized: Sequence[str], spec: Mapping, output: str) -> None:
-    from neacovid.data.indicators import derive
+def indicators(
+    harmonized: Sequence[str],
+    spec: Mapping,
+    output: str,
+    baseline: str | None = None,
+    baseline_file: str | None = None,
+) -> None:
+    """Stack the waves, derive the indicators, carry the baseline wave's stratum."""
+    from neacovid.data.indicators import carry_baseline, derive
 
     stacked = pd.concat([pd.read_parquet(p) for p in harmonized], ignore_index=True)
     analysis = derive(stacked, spec)
-    analysis[WAVE_STRATUM] = analysis["wave"].astype(str) + "/" + analysis["stratum"].astype(str)
-    # For comparisons across waves a respondent is one PSU in one stratum: the
-    # stratum of the wave in which the panel sampled them (their first).
-    order = analysis["wave"].astype(str).rank(method="dense")
-    first = analysis.assign(_order=order).sort_values(["resp_id", "_order"], kind="stable")
-    panel = first.drop_duplicates("resp_id").set_index("resp_id")["stratum"]
-    analysis[PANEL_STRATUM] = analysis["resp_id"].map(panel)
+    if baseline is not None:
+        base = pd.read_parquet(baseline_file) if baseline_file else stacked
+        base = base[base["wave"].astype(str) == str(baseline)]
+        analysis, unmatched = carry_baseline(analysis, base, str(baseline))
+        if unmatched:
+            log.warning(
+                "%d rows of respondents who are not in the baseline wave %s keep the "
+                "stratum of their own wave", unmatched, baseline,
+            )
     with atomic_path(output) as tmp:
         analysis.to_parquet(tmp, index=False)
     log.info("analysis data: %d rows, %d columns", *analysis.shape)
@@ -161,24 +166,27 @@ def key_figures(
     log.info("key figures: %d of %d published figures inside this run's CI", agree, len(table))
 
 
-def check_designs(analysis: str, designs: Mapping[str, Mapping], output: str) -> None:
-    """Bind every design of the run to the analysis data before any estimate.
+def check_design(analysis: str, design: Mapping, output: str) -> None:
+    """Bind the run's one design to the analysis data before any estimate.
 
     A design problem (a lonely PSU under ``fail``, a PSU in two strata, bad
-    weights) then stops the run before a table is written.
+    weights, a missing calibration cell) then stops the run before a table
+    is written. The summary names the design every output uses.
     """
     data = pd.read_parquet(analysis)
-    summary = {}
-    for name, spec in designs.items():
-        bound = Design.from_mapping(spec).bind(data)
-        summary[name] = {
-            "strata": bound.n_strata,
-            "psus": bound.n_psu,
-            "lonely_strata": [str(s) for s in bound.stratum_labels[bound.lonely_strata]],
-            "lonely_psu": bound.design.lonely_psu,
-        }
+    bound = Design.from_mapping(design).bind(data)
+    calibration = bound.calibration
+    summary = {
+        "design": dict(design),
+        "strata": bound.n_strata,
+        "psus": bound.n_psu,
+        "rows": bound.n_rows,
+        "lonely_strata": [str(s) for s in bound.stratum_labels[bound.lonely_strata]],
+        "calibration_cells": 0 if calibration is None else calibration.n_columns,
+        "calibration_rank": 0 if calibration is None else len(calibration.basis),
+    }
     write_json(summary, output)
-    log.info("designs bound: %s", summary)
+    log.info("design bound: %s", summary)
 
 
 def compare(

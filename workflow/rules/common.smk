@@ -1,12 +1,11 @@
 # Config validation and the helpers every rule file uses.
-import csv
 import os
 import re
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from neacovid.data.config import validate_config
+from neacovid.data.config import check_waves, input_waves, validate_config
 from neacovid.errors import ConfigError
 from neacovid.publish.provenance import git_state
 
@@ -21,35 +20,10 @@ SYNTHETIC = DATA["source"] == "synthetic"
 LOGS = f"{RESULTS}/logs"
 
 
-def _known_waves():
-    with open(DATA["waves_csv"], newline="", encoding="utf-8") as handle:
-        return [row["wave"] for row in csv.DictReader(handle)]
-
-
-def _check_waves():
-    known = _known_waves()
-    for wave in DATA["waves"]:
-        if wave not in known:
-            raise WorkflowError(
-                f"config.yaml data.waves: wave {wave!r} is not in {DATA['waves_csv']} "
-                f"(known: {', '.join(known)}); fix the wave name"
-            )
-    if not SYNTHETIC:
-        for wave in DATA["waves"]:
-            path = DATA["files"].get(wave)
-            if path is None:
-                raise WorkflowError(
-                    f"config.yaml data.files: no file for wave {wave!r}; "
-                    "add its path or remove the wave from data.waves"
-                )
-            if not Path(path).is_file():
-                raise WorkflowError(
-                    f"config.yaml data.files[{wave!r}]: {path} does not exist; fix the path"
-                )
-    return known
-
-
-ALL_WAVES = _check_waves()
+try:
+    ALL_WAVES = check_waves(config)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
 GIT_STATE = git_state(Path(workflow.basedir))
 
 
@@ -68,6 +42,14 @@ def _code_version():
 
 CODE_VERSION = _code_version()
 WAVES = [str(w) for w in DATA["waves"]]
+READ_WAVES = input_waves(config)  # the analysed waves and the baseline
+BASELINE = None if DATA["baseline"] is None else str(DATA["baseline"])
+# The baseline's harmonised file, when the run does not analyse that wave itself.
+BASELINE_INPUT = (
+    [f"{RESULTS}/harmonized/{BASELINE}.parquet"]
+    if BASELINE is not None and BASELINE not in WAVES
+    else []
+)
 
 
 wildcard_constraints:

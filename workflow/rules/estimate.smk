@@ -63,7 +63,7 @@ rule compare:
         },
     params:
         code=CODE_VERSION,
-        design=config["compare"]["design"],
+        design=config["design"],
         spec=config["compare"],
         level=config["tables"]["level"],
         disclosure=config["disclosure"],
@@ -108,7 +108,7 @@ rule models:
         },
     params:
         code=CODE_VERSION,
-        design=config["models"]["design"],
+        design=config["design"],
         covariates=config["models"]["covariates"],
         references=config["models"]["references"],
         level=config["tables"]["level"],
@@ -121,21 +121,17 @@ rule models:
         "../scripts/models.py"
 
 
-rule check_designs:
+rule check_design:
     input:
         f"{RESULTS}/analysis.parquet",
     output:
         DESIGN_CHECK,
     params:
         code=CODE_VERSION,
-        designs={
-            "tables": config["design"],
-            "compare": config["compare"]["design"],
-            "models": config["models"]["design"],
-        },
+        design=config["design"],
     conda:
         "../../environment.yml"
     log:
-        f"{LOGS}/check_designs.log",
+        f"{LOGS}/check_design.log",
     script:
-        "../scripts/check_designs.py"
+        "../scripts/check_design.py"

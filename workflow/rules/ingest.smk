@@ -38,12 +38,15 @@ rule harmonize:
 
 rule indicators:
     input:
-        expand(f"{RESULTS}/harmonized/{{wave}}.parquet", wave=WAVES),
+        harmonized=expand(f"{RESULTS}/harmonized/{{wave}}.parquet", wave=WAVES),
+        # The baseline wave gives every respondent's sampling stratum, analysed or not.
+        baseline=BASELINE_INPUT,
     output:
         f"{RESULTS}/analysis.parquet",
     params:
         code=CODE_VERSION,
         spec=config["indicators"],
+        baseline=BASELINE,
     conda:
         "../../environment.yml"
     log:

@@ -3,8 +3,8 @@
 
 rule provenance:
     input:
-        audits=expand(f"{RESULTS}/harmonized/{{wave}}.audit.json", wave=WAVES),
-        data=expand(f"{RESULTS}/harmonized/{{wave}}.parquet", wave=WAVES),
+        audits=expand(f"{RESULTS}/harmonized/{{wave}}.audit.json", wave=READ_WAVES),
+        data=expand(f"{RESULTS}/harmonized/{{wave}}.parquet", wave=READ_WAVES),
         references=[DATA["codebook"], DATA["waves_csv"], config["key_figures"]["published"]],
     output:
         f"{RESULTS}/provenance.json",

@@ -5,7 +5,9 @@ smk = snakemake  # noqa: F821 (injected by Snakemake)
 run_step(
     indicators,
     log_file=smk.log[0],
-    harmonized=list(smk.input),
+    harmonized=list(smk.input.harmonized),
     spec=smk.params.spec,
     output=smk.output[0],
+    baseline=smk.params.baseline,
+    baseline_file=smk.input.baseline[0] if smk.input.baseline else None,
 )

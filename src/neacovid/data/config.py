@@ -77,3 +77,59 @@ def validate_config(config: Mapping, source: str = "config.yaml") -> None:
     if err.validator == "required":
         raise ConfigError(f"{source}: {key}: {err.message}; add it (see config.yaml)")
     raise ConfigError(f"{source}: {key}: {err.message}")
+
+
+def known_waves(config: Mapping) -> list[str]:
+    """The wave ids of ``data.waves_csv``."""
+    import csv
+
+    path = Path(config["data"]["waves_csv"])
+    if not path.is_file():
+        raise ConfigError(f"config data.waves_csv: {path} does not exist; fix the path")
+    with open(path, newline="", encoding="utf-8") as handle:
+        return [row["wave"] for row in csv.DictReader(handle)]
+
+
+def input_waves(config: Mapping) -> list[str]:
+    """The waves whose files the run reads: the analysed ones and the baseline."""
+    data = config["data"]
+    waves = [str(w) for w in data["waves"]]
+    baseline = data.get("baseline")
+    if baseline is not None and str(baseline) not in waves:
+        waves.append(str(baseline))
+    return waves
+
+
+def check_waves(config: Mapping) -> list[str]:
+    """Every wave the config names is in waves.csv, and (real data) has a file.
+
+    Returns the known waves. Shared by `neacovid run` and the Snakefile, so
+    a direct ``snakemake`` run checks the same.
+    """
+    data = config["data"]
+    known = known_waves(config)
+    named = [("data.waves", str(w)) for w in data["waves"]]
+    if data.get("baseline") is not None:
+        named.append(("data.baseline", str(data["baseline"])))
+    for key, wave in named:
+        if wave not in known:
+            raise ConfigError(
+                f"config {key}: wave {wave!r} is not in {data['waves_csv']} "
+                f"(known: {', '.join(known)}); fix the wave name, or add a row for the "
+                "new wave to that file (wave, fieldwork, respondents)"
+            )
+    if data["source"] == "real":
+        for wave in input_waves(config):
+            path = data["files"].get(wave)
+            if path is None:
+                why = " (the baseline: it gives the panel's strata)" if wave not in [
+                    str(w) for w in data["waves"]] else ""
+                raise ConfigError(
+                    f"config data.files: no file for wave {wave!r}{why}; add its path or "
+                    "remove the wave from data.waves"
+                )
+            if not Path(path).is_file():
+                raise ConfigError(
+                    f"config data.files[{wave!r}]: {path} does not exist; fix the path"
+                )
+    return known

@@ -114,6 +114,36 @@ def derive(stacked: pd.DataFrame, spec: Mapping | None = None) -> pd.DataFrame:
     return out
 
 
+# Columns carried from the baseline wave (the regular NEA the panel was drawn
+# from) to every wave of the same respondent: the sampling stratum.
+BASELINE_COLUMNS = ("stratum",)
+
+
+def baseline_name(column: str, baseline: str) -> str:
+    """``stratum`` and ``2019`` -> ``stratum_2019`` (a column name in the analysis file)."""
+    return f"{column}_{re.sub(r'[^0-9A-Za-z]', '_', str(baseline))}"
+
+
+def carry_baseline(
+    analysis: pd.DataFrame, baseline: pd.DataFrame, wave: str, columns=BASELINE_COLUMNS
+) -> tuple[pd.DataFrame, int]:
+    """Add ``<column>_<wave>``: each respondent's value in the baseline wave.
+
+    Respondents of later waves who are not in the baseline file keep their
+    own wave's value, and are counted (the second item returned): a panel of
+    the baseline's respondents should have none.
+    """
+    ids = baseline["resp_id"].astype(str)
+    out = analysis.copy()
+    keys = out["resp_id"].astype(str)
+    missing = ~keys.isin(set(ids))
+    for column in columns:
+        lookup = pd.Series(baseline[column].to_numpy(), index=ids.to_numpy())
+        carried = keys.map(lookup)
+        out[baseline_name(column, wave)] = carried.where(~missing, out[column])
+    return out, int(missing.sum())
+
+
 def resolve_spec(spec: Mapping | None) -> dict:
     """Merge ``spec`` over `DEFAULT_SPEC`, rejecting unknown keys and bad values."""
     merged = copy.deepcopy(DEFAULT_SPEC)

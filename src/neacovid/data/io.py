@@ -81,6 +81,21 @@ def _umask() -> int:
     return mask
 
 
+def write_table(frame: pd.DataFrame, target: str | os.PathLike) -> None:
+    """Write ``frame`` as .csv or .parquet by the suffix of ``target``, atomically."""
+    suffix = Path(target).suffix.lower()
+    if suffix == ".csv":
+        write_csv(frame, target)
+    elif suffix == ".parquet":
+        with atomic_path(target) as tmp:
+            frame.to_parquet(tmp, index=False)
+    else:
+        raise InputFileError(
+            f"{target}: cannot write files of type {suffix or '(none)'!r}; give a .csv or "
+            ".parquet file"
+        )
+
+
 def write_csv(frame: pd.DataFrame, target: str | os.PathLike) -> None:
     with atomic_path(target) as tmp:
         frame.to_csv(tmp, index=False, lineterminator="\n")

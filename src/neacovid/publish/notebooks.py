@@ -113,14 +113,17 @@ def pipeline_parameters(
     """
     from neacovid.survey.design import Design
 
-    spec = Design.from_mapping(design)
+    spec = Design.from_mapping(design)  # checked, with the defaults filled in
     return {
         "analysis_path": str(Path(analysis).resolve()),
-        "weight": spec.weight,
-        "strata": spec.strata,
-        "psu": spec.psu,
-        "fpc": spec.fpc,
-        "lonely_psu": spec.lonely_psu,
+        "design": {
+            "weight": spec.weight,
+            "strata": spec.strata,
+            "psu": spec.psu,
+            "fpc": spec.fpc,
+            "lonely_psu": spec.lonely_psu,
+            "calibration": list(spec.calibration),
+        },
         "ci": ci,
         "level": level,
         "disclosure": dict(disclosure),

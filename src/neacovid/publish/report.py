@@ -384,7 +384,11 @@ def _method(w: _Words, config: Mapping, check: pd.DataFrame) -> dict:
             t["def_physical"],
             t["def_location"],
         ],
-        "design": t["design_text"].format(ci=config["tables"]["ci"]),
+        "design": t["design_text"].format(
+            ci=config["tables"]["ci"],
+            baseline=config["data"]["baseline"],
+            margins=_margins(w, config["design"].get("calibration") or []),
+        ),
         "disclosure": t["disclosure_text"].format(
             min_n=rules["min_n"], flag_n=rules["flag_n"],
             max_rse=format_number(rules["max_rse"], w.language, 1),
@@ -395,6 +399,21 @@ def _method(w: _Words, config: Mapping, check: pd.DataFrame) -> dict:
         "limits": [t["limits_synthetic"] if config["data"]["source"] == "synthetic"
                    else t["limits_real"], t["limits_common"]],
     }
+
+
+def _margins(w: _Words, terms) -> str:
+    """Calibration terms in words: ``wave:sector`` -> "sector per meting"."""
+    if not terms:
+        return w.t["design_no_margins"]
+    names = w.t["columns"]
+    parts = []
+    for term in terms:
+        columns = [c.strip() for c in term.split(":")]
+        within = [names.get(c, c) for c in columns if c != "wave"]
+        text = " × ".join(within) if within else names["wave"]
+        parts.append(w.t["design_margin"].format(columns=text) if "wave" in columns and within
+                     else text)
+    return ", ".join(parts)
 
 
 def _provenance(w: _Words, record: Mapping, config: Mapping) -> dict:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from neacovid.errors import DataError, DesignError, LonelyPSUError
+from neacovid.survey.calibration import Calibration, parse_terms
 
 LONELY_PSU_OPTIONS = ("fail", "remove", "certainty", "adjust", "average")
 
@@ -36,6 +37,14 @@ class Design:
     lonely_psu: what a stratum with a single PSU contributes, as R's
         ``options(survey.lonely.psu=)``: "fail", "remove", "certainty",
         "adjust" or "average".
+    calibration: the terms the weights are calibrated on, each a column
+        (``"sector"``) or a cross-classification (``"wave:sector"``). The
+        weights are taken as already calibrated to the population totals of
+        every term and are not changed; the variance uses the residuals of
+        the influence values after a weighted least-squares regression on the
+        indicator columns of all terms, as R survey does after
+        ``calibrate(design, ~terms, population = <totals of these weights>)``
+        (``postStratify`` for one term). Empty: no calibration.
     """
 
     weight: str
@@ -43,6 +52,7 @@ class Design:
     psu: str | None = None
     fpc: str | None = None
     lonely_psu: str = "fail"
+    calibration: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.lonely_psu not in LONELY_PSU_OPTIONS:
@@ -50,6 +60,10 @@ class Design:
                 f"lonely_psu={self.lonely_psu!r} is not an option; "
                 f"use one of {', '.join(LONELY_PSU_OPTIONS)}"
             )
+        terms = self.calibration
+        terms = (terms,) if isinstance(terms, str) else tuple(terms or ())
+        object.__setattr__(self, "calibration", terms)
+        parse_terms(terms)  # a malformed term fails here, not at the first estimate
 
     @classmethod
     def from_mapping(cls, spec: Mapping) -> Design:
@@ -60,11 +74,15 @@ class Design:
             psu=spec.get("psu"),
             fpc=spec.get("fpc"),
             lonely_psu=spec.get("lonely_psu", "fail"),
+            calibration=tuple(spec.get("calibration") or ()),
         )
 
     @property
     def columns(self) -> list[str]:
-        return [c for c in (self.weight, self.strata, self.psu, self.fpc) if c]
+        """Every column the design reads."""
+        named = [c for c in (self.weight, self.strata, self.psu, self.fpc) if c]
+        calibrated = [c for term in parse_terms(self.calibration) for c in term]
+        return list(dict.fromkeys([*named, *calibrated]))
 
     def bind(self, data: pd.DataFrame) -> BoundDesign:
         """Check the design columns of ``data`` and precompute the structure."""
@@ -90,6 +108,7 @@ class BoundDesign:
     stratum_scale: np.ndarray  # float64, f_h * n_h / (n_h - 1), or f_h if n_h = 1
     stratum_certainty: np.ndarray  # bool, sampling fraction ~ 1: no variance
     stratum_labels: np.ndarray = field(repr=False)
+    calibration: Calibration | None = field(default=None, repr=False)
 
     @property
     def n_psu(self) -> int:
@@ -98,6 +117,47 @@ class BoundDesign:
     @property
     def lonely_strata(self) -> np.ndarray:
         return (self.psus_per_stratum == 1) & ~self.stratum_certainty
+
+    @property
+    def unit_code(self) -> np.ndarray:
+        """Per row, the index of its PSU (the row itself when rows are PSUs)."""
+        if self.psu_code is None:
+            return np.arange(self.n_rows, dtype=np.intp)
+        return self.psu_code
+
+    @property
+    def unit_stratum(self) -> np.ndarray:
+        """Per PSU, the index of its stratum."""
+        return self.stratum_code if self.psu_code is None else self.psu_stratum
+
+    @property
+    def cross_weight(self) -> np.ndarray:
+        """Per stratum, the factor of its sum of (centred) PSU cross-products:
+        f_h n_h / (n_h - 1); 0 for a certainty stratum; for a lonely stratum the
+        stratum's scale under "adjust" (uncentred, R's deviation from zero), else 0
+        ("average" scales the sum afterwards, see `average_factor`)."""
+        scale = np.where(self.stratum_certainty, 0.0, self.stratum_scale)
+        if self.design.lonely_psu == "adjust":
+            return scale
+        return np.where(self.lonely_strata, 0.0, scale)
+
+    @property
+    def mean_factor(self) -> np.ndarray:
+        """Per stratum, 1/n_h: the PSU totals are centred at their stratum mean
+        over the n_h PSUs of the full design (absent PSUs count as zeros); 0 for
+        a lonely stratum, which "adjust" does not centre."""
+        n_h = self.psus_per_stratum.astype(np.float64)
+        with np.errstate(divide="ignore"):
+            return np.where(self.lonely_strata | (n_h == 0), 0.0, 1.0 / n_h)
+
+    def average_factor(self, strata_present: np.ndarray) -> float:
+        """R's lonely_psu="average": the sum over strata times
+        strata / strata-that-are-not-lonely, over the strata given (1 otherwise)."""
+        if self.design.lonely_psu != "average":
+            return 1.0
+        n_strat = int(strata_present.sum())
+        ok = int((strata_present & ~self.lonely_strata).sum())
+        return n_strat / ok if ok else np.nan
 
     @classmethod
     def from_data(cls, design: Design, data: pd.DataFrame) -> BoundDesign:
@@ -108,7 +168,7 @@ class BoundDesign:
                 f"columns are: {_preview(data.columns)}"
             )
         n = len(data)
-        weights = _weights(data[design.weight], design.weight)
+        weights = check_weights(data[design.weight], design.weight)
 
         if design.strata is None:
             stratum_code = np.zeros(n, dtype=np.intp)
@@ -169,6 +229,9 @@ class BoundDesign:
                 "variance cannot be estimated there: merge it with a similar stratum "
                 "or choose lonely_psu (remove, certainty, adjust, average)"
             )
+        if design.calibration:
+            calibration = Calibration.bind(design.calibration, data, bound)
+            object.__setattr__(bound, "calibration", calibration)
         return bound
 
 
@@ -192,7 +255,8 @@ def _preview(values, limit: int = 12) -> str:
     return ", ".join(values[:limit]) + more
 
 
-def _weights(col: pd.Series, name: str) -> np.ndarray:
+def check_weights(col: pd.Series, name: str) -> np.ndarray:
+    """The weights as float64, or a `DataError` naming the column and what is wrong."""
     if not (pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)):
         numeric = pd.to_numeric(col, errors="coerce")
         bad = col[numeric.isna() & col.notna()]

@@ -1,16 +1,43 @@
 """Taylor-linearisation variance of domain estimates, vectorised over domains.
 
 An estimator hands over, for every row that belongs to a domain, its influence
-values (one column per quantity, e.g. per category) and its domain index.
-The variance of domain d is R survey's ``svyrecvar`` on the domain subset:
+values (one column per quantity, e.g. per category) and its domain index. The
+variance of domain d is R survey's ``svyrecvar`` on the domain subset:
 
-    V_d = sum_h  f_h n_h/(n_h - 1) * sum_{j in h} (Z_hjd - Zbar_hd)^2
+    V_d = sum_h  c_h * sum_{j in h} (Z_hjd - Zbar_hd)^2,   Zbar_hd = S_hd / n_h,
 
-with Z_hjd the PSU totals of the influence values and n_h the number of PSUs
-of stratum h in the *full* design. PSUs of h without domain members count as
-zero totals, which is what R's ``subset()`` does (it pads them with zeros), so
-every domain keeps the full design. All domains are done in one pass of
+with Z_hjd the PSU totals of the influence values, S_hd their stratum sum,
+n_h the number of PSUs of stratum h in the *full* design and
+c_h = f_h n_h / (n_h - 1). PSUs of h without domain members count as zero
+totals, which is what R's ``subset()`` does (it pads them with zeros), so every
+domain keeps the full design. All domains are done in one pass of
 ``bincount`` over (stratum, domain) cells instead of a loop over domains.
+
+Every routine centres before it squares: the sum over the PSUs that have
+members is of (Z - Zbar)^2, and the PSUs without members add
+(n_h - present) * Zbar^2. Summing squares first and subtracting S^2 / n_h
+afterwards loses every digit when the strata differ by much more than the
+PSUs within them (influence values with large stratum offsets).
+
+Lonely PSUs (one PSU in the full design): "adjust" does not centre them (R's
+deviation from zero), "remove" and "certainty" add nothing, "average" leaves
+them out and multiplies the sum by strata / strata-that-are-not-lonely
+(`BoundDesign.average_factor`). Certainty strata (sampling fraction 1) add
+nothing.
+
+Calibrated designs (`neacovid.survey.calibration`): the influence values are
+replaced by their calibration residuals e = x - W M beta. Those are not zero
+outside the domain, so instead of materialising them the variance is
+assembled from the design's centred Gram matrices of x and of the PSU totals
+A of W M:
+
+    Var(e_d) = G_xx[d, d] - 2 beta_d' G_Ax[:, d] + beta_d' G_AA beta_d,
+
+which costs a few sparse products instead of one dense column per domain. A
+calibrated domain keeps every row of the design (R's ``[`` on a calibrated
+design sets the weights of the other rows to zero), so "average" counts all
+strata there. `covariance_matrix`, whose columns are few, computes the
+residuals themselves.
 """
 
 from __future__ import annotations
@@ -19,8 +46,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from neacovid.survey.design import BoundDesign
+
+# A calibrated variance whose terms cancel to below this fraction of their
+# size is rounding noise of a quantity the calibration fixes exactly (the
+# share of a calibration cell, say): it is reported as 0.
+_CANCELLED = 1e-12
 
 
 @dataclass(frozen=True)
@@ -29,6 +62,47 @@ class DomainVariance:
     df: np.ndarray  # (n_domains,), float: PSUs minus strata with domain members
     n_psu: np.ndarray  # (n_domains,) PSUs with domain members
     n_strata: np.ndarray  # (n_domains,) strata with domain members
+
+
+@dataclass(frozen=True)
+class PairCovariance:
+    covariance: np.ndarray  # (n_pairs,) Cov(estimate of left[k], estimate of right[k])
+    df: np.ndarray  # (n_pairs,) PSUs minus strata with members of left[k] or right[k]
+    n_psu: np.ndarray  # (n_pairs,) PSUs with members of either domain
+    n_strata: np.ndarray  # (n_pairs,) strata with members of either domain
+
+
+@dataclass(frozen=True)
+class _Units:
+    """PSU x domain totals of the influence values of the rows in a domain."""
+
+    psu: np.ndarray  # (units,) PSU index in the full design
+    domain: np.ndarray  # (units,)
+    stratum: np.ndarray  # (units,)
+    total: np.ndarray  # (units, k)
+
+
+def _unit_totals(
+    bound: BoundDesign, rows: np.ndarray, domain: np.ndarray, influence: np.ndarray, n_domains: int
+) -> _Units:
+    if bound.psu_code is None:
+        return _Units(rows, domain, bound.stratum_code[rows], influence)
+    key = bound.psu_code[rows].astype(np.int64) * n_domains + domain
+    n_keys = bound.n_psu * n_domains
+    if n_keys <= 4 * len(rows) + 1024:
+        # Few PSU x domain cells: a dense bincount beats hashing the keys.
+        used = np.bincount(key, minlength=n_keys) > 0
+        unit_key = np.flatnonzero(used)
+        unit_code = (np.cumsum(used) - 1)[key]
+    else:
+        unit_code, unit_key = pd.factorize(key)
+    n_units = len(unit_key)
+    k = influence.shape[1]
+    total = np.empty((n_units, k))
+    for j in range(k):
+        total[:, j] = np.bincount(unit_code, influence[:, j], minlength=n_units)
+    psu = (unit_key // n_domains).astype(np.intp)
+    return _Units(psu, (unit_key % n_domains).astype(np.intp), bound.psu_stratum[psu], total)
 
 
 def domain_variance(
@@ -48,120 +122,56 @@ def domain_variance(
     if influence.ndim == 1:
         influence = influence[:, None]
     k = influence.shape[1]
-    n_strata = bound.n_strata
-
-    if bound.psu_code is None:
-        unit_total = influence
-        unit_domain = domain
-        unit_stratum = bound.stratum_code[rows]
-    else:
-        key = bound.psu_code[rows].astype(np.int64) * n_domains + domain
-        n_keys = bound.n_psu * n_domains
-        if n_keys <= 4 * len(rows) + 1024:
-            # Few PSU x domain cells: a dense bincount beats hashing the keys.
-            used = np.bincount(key, minlength=n_keys) > 0
-            unit_key = np.flatnonzero(used)
-            unit_code = (np.cumsum(used) - 1)[key]
-        else:
-            unit_code, unit_key = pd.factorize(key)
-        n_units = len(unit_key)
-        unit_total = np.empty((n_units, k))
-        for j in range(k):
-            unit_total[:, j] = np.bincount(unit_code, influence[:, j], minlength=n_units)
-        unit_domain = (unit_key % n_domains).astype(np.intp)
-        unit_stratum = bound.psu_stratum[unit_key // n_domains]
-
-    cell = unit_stratum * n_domains + unit_domain
-    n_cells = n_strata * n_domains
-    units_in_cell = np.bincount(cell, minlength=n_cells).reshape(n_strata, n_domains)
+    h, d = bound.n_strata, n_domains
+    units = _unit_totals(bound, rows, domain, influence, d)
+    cell = units.stratum * d + units.domain
+    units_in_cell = np.bincount(cell, minlength=h * d).reshape(h, d)
     present = units_in_cell > 0
+    cross = bound.cross_weight[:, None]
+    mean_factor = bound.mean_factor[:, None]
+    absent = bound.psus_per_stratum[:, None] - units_in_cell
 
-    n_h = bound.psus_per_stratum.astype(np.float64)[:, None]
-    scale = bound.stratum_scale[:, None]
-    lonely = bound.lonely_strata[:, None]
-    certainty = bound.stratum_certainty[:, None]
-    option = bound.design.lonely_psu
-
-    variance = np.empty((n_domains, k))
+    variance = np.empty((d, k))
+    sums = np.empty((h, d, k))
     for j in range(k):
-        s1 = np.bincount(cell, unit_total[:, j], minlength=n_cells).reshape(n_strata, n_domains)
-        s2 = np.bincount(cell, unit_total[:, j] ** 2, minlength=n_cells).reshape(
-            n_strata, n_domains
-        )
-        with np.errstate(invalid="ignore", divide="ignore"):
-            centred = s2 - s1 * s1 / n_h
-        # Rounding can leave a tiny negative sum of squares for a constant stratum.
-        contrib = scale * np.maximum(centred, 0.0)
-        if option == "adjust":
-            # R: the lonely PSU is not centred at its stratum mean but at zero,
-            # the mean of the influence values over the whole sample.
-            contrib = np.where(lonely, scale * s2, contrib)
-        elif option == "average":
-            contrib = np.where(lonely & present, np.nan, contrib)
-        else:  # remove, certainty (fail was refused when binding)
-            contrib = np.where(lonely, 0.0, contrib)
-        contrib = np.where(certainty, 0.0, contrib)
-        variance[:, j] = np.nansum(np.where(present, contrib, 0.0), axis=0)
+        s1 = np.bincount(cell, units.total[:, j], minlength=h * d).reshape(h, d)
+        mean = s1 * mean_factor
+        deviation = units.total[:, j] - mean.ravel()[cell]
+        squares = np.bincount(cell, deviation * deviation, minlength=h * d).reshape(h, d)
+        variance[:, j] = (cross * (squares + absent * mean * mean)).sum(axis=0)
+        sums[:, :, j] = s1
 
-    strata_in_domain = present.sum(axis=0)
-    if option == "average":
-        ok = (present & ~lonely).sum(axis=0)
+    if bound.calibration is not None:
+        columns = d * k
+        column = (domain[:, None] * k + np.arange(k)).ravel()
+        unit_column = (units.domain[:, None] * k + np.arange(k)).ravel()
+        parts = _calibrated_parts(
+            bound,
+            rows=np.repeat(rows, k),
+            column=column,
+            values=influence.ravel(),
+            unit_psu=np.repeat(units.psu, k),
+            unit_column=unit_column,
+            unit_values=units.total.ravel(),
+            sums=sums.reshape(h, columns),
+            n_columns=columns,
+        )
+        diagonal = np.arange(columns)
+        variance = _with_calibration(
+            variance.ravel(), parts, diagonal, diagonal
+        ).reshape(d, k)
+        variance *= bound.average_factor(np.ones(h, dtype=bool))
+    elif bound.design.lonely_psu == "average":
+        strata_in_domain = present.sum(axis=0)
+        ok = (present & ~bound.lonely_strata[:, None]).sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             variance *= (strata_in_domain / ok)[:, None]
+
+    strata_in_domain = present.sum(axis=0)
     psus_in_domain = units_in_cell.sum(axis=0)
     df = (psus_in_domain - strata_in_domain).astype(np.float64)
     df[psus_in_domain == 0] = np.nan
     return DomainVariance(variance=variance, df=df, n_psu=psus_in_domain, n_strata=strata_in_domain)
-
-
-# --------------------------------------------------------------------------
-# Covariances (added for neacovid.survey.compare; the functions above are unchanged)
-# --------------------------------------------------------------------------
-#
-# R survey's svyrecvar on a matrix of influence columns gives, per stratum h,
-#
-#     C_h = f_h n_h/(n_h - 1) * sum_{j in h} (Z_hj - Zbar_h)(Z_hj - Zbar_h)'
-#         = s_h * (sum_j Z_hj Z_hj' - S_h S_h' / n_h),   S_h = sum_j Z_hj,
-#
-# with n_h the PSUs of h in the full design (absent PSUs are zero totals). Per
-# stratum the two terms get a weight: the cross-product weight s_h and the
-# centring weight s_h / n_h. A lonely stratum (n_h = 1) is not centred under
-# "adjust" (cross-product weight s_h, centring 0) and adds nothing otherwise
-# ("remove", "certainty"; "average" leaves it out and scales the sum by
-# strata / strata-that-are-not-lonely, counting the strata of the rows given,
-# as survey's ``onestage`` does). A certainty stratum adds nothing.
-
-
-@dataclass(frozen=True)
-class PairCovariance:
-    covariance: np.ndarray  # (n_pairs,) Cov(estimate of left[k], estimate of right[k])
-    df: np.ndarray  # (n_pairs,) PSUs minus strata with members of left[k] or right[k]
-    n_psu: np.ndarray  # (n_pairs,) PSUs with members of either domain
-    n_strata: np.ndarray  # (n_pairs,) strata with members of either domain
-
-
-def _stratum_weights(bound: BoundDesign) -> tuple[np.ndarray, np.ndarray]:
-    """Per stratum: weight of the PSU cross-products and of the centring term."""
-    scale = np.where(bound.stratum_certainty, 0.0, bound.stratum_scale)
-    n_h = bound.psus_per_stratum.astype(np.float64)
-    lonely = bound.lonely_strata
-    with np.errstate(invalid="ignore", divide="ignore"):
-        centre = np.where(lonely | (n_h == 0), 0.0, scale / n_h)
-    if bound.design.lonely_psu == "adjust":
-        cross = np.where(lonely, bound.stratum_scale, scale)
-    else:
-        cross = np.where(lonely, 0.0, scale)
-    cross = np.where(bound.stratum_certainty, 0.0, cross)
-    return cross, centre
-
-
-def _average_factor(bound: BoundDesign, strata_present: np.ndarray) -> float:
-    """survey's "average": nstrat / (nstrat - lonely strata), over the given rows."""
-    if bound.design.lonely_psu != "average":
-        return 1.0
-    n_strat = int(strata_present.sum())
-    ok = int((strata_present & ~bound.lonely_strata).sum())
-    return n_strat / ok if ok else np.nan
 
 
 def domain_covariance(
@@ -182,66 +192,85 @@ def domain_covariance(
     same PSU (a panel respondent seen in two waves) make the covariance;
     the strata add the centring term even when no PSU is shared.
 
-    The PSU-by-domain totals form a sparse matrix Z (PSUs x domains), so all
-    cross-products come from one sparse product Z' W Z: no loop over rows,
-    PSUs or pairs. ``df`` is the df of the design restricted to the rows of
-    the two domains (R: ``degf(design[in_left | in_right, ])``).
+    Per stratum, centred first: with m the stratum means of the PSU totals,
+    sum_j (Z_jl - m_l)(Z_jr - m_r) is the sum over PSUs with members of both
+    domains of the centred products, minus m_r times the centred totals of
+    PSUs with members of l only (and vice versa), plus m_l m_r for each PSU
+    with members of neither. The PSU-by-domain totals form sparse matrices,
+    so every part is a sparse product: no loop over rows, PSUs or pairs.
+    ``df`` is the df of the design restricted to the rows of the two domains
+    (R: ``degf(design[in_left | in_right, ])``).
     """
-    from scipy import sparse
-
-    influence = np.asarray(influence, dtype=np.float64).reshape(-1)
+    influence = np.asarray(influence, dtype=np.float64).reshape(-1, 1)
     left = np.asarray(left, dtype=np.intp)
     right = np.asarray(right, dtype=np.intp)
-    n_strata = bound.n_strata
+    h, d = bound.n_strata, n_domains
+    units = _unit_totals(bound, rows, domain, influence, d)
+    total = units.total[:, 0]
+    cell = units.stratum * d + units.domain
+    n_cell = np.bincount(cell, minlength=h * d).reshape(h, d)
+    sums = np.bincount(cell, total, minlength=h * d).reshape(h, d)
+    mean = sums * bound.mean_factor[:, None]
+    centred = total - mean.ravel()[cell]
+    residual = np.bincount(cell, centred, minlength=h * d).reshape(h, d)
 
-    if bound.psu_code is None:
-        unit_row = rows
-        n_units = bound.n_rows
-        unit_stratum_all = bound.stratum_code
+    n_psu_all = bound.n_psu
+    cross = bound.cross_weight
+    psu_cross = cross[bound.unit_stratum]
+
+    def matrix(values, columns, width):
+        return sparse.csr_array((values, (units.psu, columns)), shape=(n_psu_all, width))
+
+    x_hat = matrix(centred, units.domain, d)
+    presence = matrix(np.ones(len(total)), units.domain, d)
+    by_stratum = matrix(np.ones(len(total)), cell, h * d)  # presence, columns (stratum, domain)
+    products = (x_hat.T @ (sparse.diags_array(psu_cross) @ x_hat)).tocsr()
+    both_x = (x_hat.T @ by_stratum).tocsr()  # [l, (h, r)]: centred totals of l where r too
+    both_n = (presence.T @ by_stratum).tocsr()  # [l, (h, r)]: PSUs with members of both
+
+    strata = np.arange(h)
+    pair_l = np.repeat(left, h)
+    pair_r = np.repeat(right, h)
+    at = np.tile(strata, len(left)) * d
+    shape = (len(left), h)
+    both_xl = _pick(both_x, pair_l, at + pair_r).reshape(shape).T
+    both_xr = _pick(both_x, pair_r, at + pair_l).reshape(shape).T
+    both = _pick(both_n, pair_l, at + pair_r).reshape(shape).T
+    only_l = residual[:, left] - both_xl
+    only_r = residual[:, right] - both_xr
+    neither = bound.psus_per_stratum[:, None] - n_cell[:, left] - n_cell[:, right] + both
+    per_stratum = (
+        -mean[:, right] * only_l - mean[:, left] * only_r + mean[:, left] * mean[:, right] * neither
+    )
+    covariance = _pick(products, left, right) + (cross[:, None] * per_stratum).sum(axis=0)
+
+    present = n_cell > 0
+    if bound.calibration is not None:
+        parts = _calibrated_parts(
+            bound,
+            rows=rows,
+            column=domain,
+            values=influence[:, 0],
+            unit_psu=units.psu,
+            unit_column=units.domain,
+            unit_values=total,
+            sums=sums,
+            n_columns=d,
+        )
+        covariance = _with_calibration(covariance, parts, left, right)
+        covariance *= bound.average_factor(np.ones(h, dtype=bool))
     else:
-        unit_row = bound.psu_code[rows]
-        n_units = bound.n_psu
-        unit_stratum_all = bound.psu_stratum
-    # COO -> CSR sums the rows of a PSU within a domain: Z holds PSU totals,
-    # and `count` (same coordinates) tells which PSU x domain cells are used,
-    # even where the total happens to be exactly zero.
-    coords = (unit_row, domain)
-    shape = (n_units, n_domains)
-    z = sparse.coo_array((influence, coords), shape=shape).tocsr()
-    present_unit = sparse.coo_array((np.ones(len(rows)), coords), shape=shape).tocsr()
-    present_unit.data[:] = 1.0  # rows per cell -> cell used
+        # svyby(covmat=TRUE) hands svyrecvar the rows of all domains together.
+        covariance *= bound.average_factor(present.any(axis=1))
 
-    cross_w, centre_w = _stratum_weights(bound)
-    unit_weight = cross_w[unit_stratum_all]
-    zw = sparse.diags_array(unit_weight) @ z
-    products = (zw.T @ z).tocsr()
-    shared = (present_unit.T @ present_unit).tocsr()
-
-    # Stratum sums of the totals: (n_strata, n_domains), dense.
-    row_stratum = bound.stratum_code[rows]
-    cell = row_stratum * n_domains + domain
-    s = np.bincount(cell, influence, minlength=n_strata * n_domains).reshape(n_strata, n_domains)
-    members = np.bincount(cell, minlength=n_strata * n_domains).reshape(n_strata, n_domains)
-    present = members > 0
-
-    centring = np.einsum("h,hk,hk->k", centre_w, s[:, left], s[:, right])
-    covariance = _pick(products, left, right) - centring
-    covariance *= _average_factor(bound, present.any(axis=1))
-
-    psus = np.asarray(present_unit.sum(axis=0)).reshape(-1)
-    n_psu = psus[left] + psus[right] - np.where(left == right, psus[left], 0)
-    n_psu = n_psu - np.where(left == right, 0, _pick(shared, left, right)).astype(np.int64)
+    psus = np.asarray(presence.sum(axis=0)).reshape(-1)
+    shared = _pick((presence.T @ presence).tocsr(), left, right)
+    n_psu = psus[left] + psus[right] - np.where(left == right, psus[left], shared)
+    n_psu = n_psu.astype(np.int64)
     n_str = (present[:, left] | present[:, right]).sum(axis=0)
     df = (n_psu - n_str).astype(np.float64)
     df[n_psu == 0] = np.nan
     return PairCovariance(covariance=covariance, df=df, n_psu=n_psu, n_strata=n_str)
-
-
-def _pick(matrix, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-    """Elements (i[k], j[k]) of a sparse CSR matrix, as a dense 1-d array."""
-    if len(i) == 0:
-        return np.zeros(0)
-    return np.asarray(matrix[i, j], dtype=np.float64).reshape(-1)
 
 
 def covariance_matrix(
@@ -253,51 +282,103 @@ def covariance_matrix(
     R: ``svyrecvar(values, design[rows, ])``. Per stratum h with n_h PSUs in
     the *full* design (PSUs without rows here are zero totals):
 
-        f_h n_h/(n_h - 1) * sum_j (Z_hj - Zbar_h)(Z_hj - Zbar_h)',  Zbar_h = S_h / n_h,
+        c_h * sum_j (Z_hj - Zbar_h)(Z_hj - Zbar_h)',  Zbar_h = S_h / n_h,
 
-    computed centred (not as sum Z Z' - S S'/n) so that large stratum means do
-    not cost digits. Lonely strata (one PSU in the full design): "adjust"
-    does not centre the PSU (R: deviation from 0), "remove"/"certainty" add
-    nothing, "average" leaves them out and scales the sum by
-    strata / non-lonely strata (strata with rows here). Strata with a
-    sampling fraction ~1 add nothing.
+    computed centred. With a calibrated design the values are first replaced
+    by their calibration residuals on every row of the design.
     """
+    values = np.asarray(values, dtype=np.float64)
     k = values.shape[1]
-    if bound.psu_code is None:
-        totals = values
-        unit_stratum = bound.stratum_code[rows]
-    else:
-        code, units = pd.factorize(bound.psu_code[rows])
-        totals = np.empty((len(units), k))
-        for j in range(k):
-            totals[:, j] = np.bincount(code, values[:, j], minlength=len(units))
-        unit_stratum = bound.psu_stratum[units]
+    unit = bound.unit_code
+    used_units = np.unique(unit[rows])
+    df = len(used_units) - len(np.unique(bound.unit_stratum[used_units]))
+    calibration = bound.calibration
+    if calibration is not None:
+        beta = calibration.solve(
+            np.column_stack(
+                [calibration.totals(rows, np.zeros(len(rows), np.intp), values[:, j], 1)[:, 0]
+                 for j in range(k)]
+            )
+        )
+        residual = -calibration.fitted(beta, bound.weights)
+        residual[rows] += values
+        rows, values = np.arange(bound.n_rows), residual
+
+    code, units = pd.factorize(unit[rows])
+    totals = np.empty((len(units), k))
+    for j in range(k):
+        totals[:, j] = np.bincount(code, values[:, j], minlength=len(units))
+    unit_stratum = bound.unit_stratum[units]
 
     n_strata = bound.n_strata
-    n_h = bound.psus_per_stratum.astype(np.float64)
     units_here = np.bincount(unit_stratum, minlength=n_strata)
     present = units_here > 0
     sums = np.empty((n_strata, k))
     for j in range(k):
         sums[:, j] = np.bincount(unit_stratum, totals[:, j], minlength=n_strata)
-    mean = sums / n_h[:, None]
-
-    lonely = bound.lonely_strata
-    scale = bound.stratum_scale.copy()
-    if bound.design.lonely_psu == "adjust":
-        mean[lonely] = 0.0
-    else:
-        scale[lonely] = 0.0
-    scale[bound.stratum_certainty] = 0.0
-
+    mean = sums * bound.mean_factor[:, None]
+    cross = bound.cross_weight
     deviation = totals - mean[unit_stratum]
-    cov = deviation.T @ (deviation * scale[unit_stratum][:, None])
-    absent = np.where(present, (n_h - units_here) * scale, 0.0)
+    cov = deviation.T @ (deviation * cross[unit_stratum][:, None])
+    absent = np.where(present, (bound.psus_per_stratum - units_here) * cross, 0.0)
     cov += mean.T @ (mean * absent[:, None])
     cov = (cov + cov.T) / 2
-    if bound.design.lonely_psu == "average":
-        n_present = int(present.sum())
-        ok = int((present & ~lonely).sum())
-        cov *= n_present / ok if ok else np.nan
-    df = len(totals) - int(present.sum())
+    cov *= bound.average_factor(present)
     return cov, df
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+@dataclass(frozen=True)
+class _CalibratedParts:
+    beta: np.ndarray  # (indicator columns, K)
+    cross: np.ndarray  # (indicator columns, K): G_Ax, centred covariance of A with x
+    gram: np.ndarray  # (indicator columns, indicator columns): G_AA
+
+
+def _calibrated_parts(
+    bound: BoundDesign,
+    rows: np.ndarray,
+    column: np.ndarray,
+    values: np.ndarray,
+    unit_psu: np.ndarray,
+    unit_column: np.ndarray,
+    unit_values: np.ndarray,
+    sums: np.ndarray,
+    n_columns: int,
+) -> _CalibratedParts:
+    """beta and G_Ax of K columns of influence values (row level: rows, column,
+    values; PSU level: unit_psu, unit_column, unit_values; stratum sums (H, K))."""
+    calibration = bound.calibration
+    beta = calibration.solve(calibration.totals(rows, column, values, n_columns))
+    cross = bound.cross_weight
+    weighted = sparse.csr_array(
+        (cross[bound.unit_stratum[unit_psu]] * unit_values, (unit_psu, unit_column)),
+        shape=(bound.n_psu, n_columns),
+    )
+    # sum_h c_h sum_j (A_j - Abar_h)(x_j - xbar_h)' = A'Cx - sum_h c_h S_A,h S_x,h' / n_h
+    g_ax = np.asarray((calibration.units.T @ weighted).todense())
+    g_ax -= (calibration.stratum_sums * (cross * bound.mean_factor)[:, None]).T @ sums
+    return _CalibratedParts(beta=beta, cross=g_ax, gram=calibration.gram)
+
+
+def _with_calibration(
+    covariance: np.ndarray, parts: _CalibratedParts, left: np.ndarray, right: np.ndarray
+) -> np.ndarray:
+    """Cov(e_l, e_r) = G_xx[l, r] - b_l' G_Ax[:, r] - b_r' G_Ax[:, l] + b_l' G_AA b_r."""
+    beta_l, beta_r = parts.beta[:, left], parts.beta[:, right]
+    quadratic = np.einsum("pk,pk->k", beta_l, parts.gram @ beta_r)
+    linear = np.einsum("pk,pk->k", beta_l, parts.cross[:, right]) + np.einsum(
+        "pk,pk->k", beta_r, parts.cross[:, left]
+    )
+    out = covariance - linear + quadratic
+    size = np.abs(covariance) + np.abs(linear) + np.abs(quadratic)
+    return np.where(np.abs(out) <= _CANCELLED * size, 0.0, out)
+
+
+def _pick(matrix, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Elements (i[k], j[k]) of a sparse CSR matrix, as a dense 1-d array."""
+    if len(i) == 0:
+        return np.zeros(0)
+    return np.asarray(matrix[i, j], dtype=np.float64).reshape(-1)
