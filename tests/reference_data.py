@@ -8,6 +8,7 @@ pytest puts this directory on ``sys.path`` (default import mode, no
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -18,7 +19,7 @@ from neacovid.survey.design import Design
 
 REFERENCE = Path(__file__).parent / "reference"
 # Every reference row names its case, its data file and its design.
-ROW_TEXT = ["case", "data", "weight", "strata", "psu", "fpc", "lonely_psu"]
+ROW_TEXT = ["case", "data", "weight", "strata", "psu", "fpc", "lonely_psu", "calibration"]
 
 
 def read_reference(name: str, text: Iterable[str] = ()) -> pd.DataFrame:
@@ -52,10 +53,23 @@ def read_data(stem: str) -> pd.DataFrame:
 
 def design_from_row(row) -> Design:
     """The design a reference row names (empty design columns: none)."""
+    calibration = getattr(row, "calibration", "") or ""
     return Design(
         weight=row.weight,
         strata=row.strata or None,
         psu=row.psu or None,
         fpc=row.fpc or None,
         lonely_psu=row.lonely_psu or "fail",
+        calibration=tuple(t for t in calibration.split(",") if t),
     )
+
+
+def r_term(term: str) -> str:
+    """patsy ``C(location)[T.hybrid]:hours`` -> R ``locationhybrid:hours``."""
+    if term == "Intercept":
+        return "(Intercept)"
+    parts = []
+    for part in term.split(":"):
+        m = re.fullmatch(r"C\((\w+)\)\[T\.(.+)\]", part)
+        parts.append(m.group(1) + m.group(2) if m else part)
+    return ":".join(parts)

@@ -2,7 +2,7 @@
 statsmodels' GLM, and on bad input.
 
 R's coefficient names differ from patsy's (``stypeH`` vs ``C(stype)[T.H]``);
-`_r_term` maps them, and the test matches rows by name (the R script sorts
+`r_term` maps them, and the test matches rows by name (the R script sorts
 factor levels in C-locale order, as Python does, so the reference levels agree).
 
 Tolerances (issue): coefficients 1e-9 absolute, SE 1e-6 relative, against R's
@@ -15,14 +15,12 @@ cases (see the header of models_reference.R).
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
-from reference_data import design_from_row, read_data, read_reference
+from reference_data import design_from_row, r_term, read_data, read_reference
 from statsmodels.stats.multitest import multipletests
 
 from neacovid.errors import DataError, LonelyPSUError, NeaCovidError
@@ -58,17 +56,6 @@ def _data(stem: str) -> pd.DataFrame:
     return read_data(stem)
 
 
-def _r_term(term: str) -> str:
-    """patsy ``C(location)[T.hybrid]:hours`` -> R ``locationhybrid:hours``."""
-    if term == "Intercept":
-        return "(Intercept)"
-    parts = []
-    for part in term.split(":"):
-        m = re.fullmatch(r"C\((\w+)\)\[T\.(.+)\]", part)
-        parts.append(m.group(1) + m.group(2) if m else part)
-    return ":".join(parts)
-
-
 def _cases():
     return [
         pytest.param(group, id=f"{case}/{control}")
@@ -85,7 +72,7 @@ def test_logit_equals_r_svyglm(expected):
     got = logit(_data(first.data), design_from_row(first), first.formula, level=first.level)
     assert list(got.columns) == MODEL_COLUMNS
     assert got.attrs["n"] == first.n
-    got = got.assign(r_term=got["term"].map(_r_term))
+    got = got.assign(r_term=got["term"].map(r_term))
     assert sorted(got["r_term"]) == sorted(expected["term"]), "terms differ from R's"
     merged = expected.merge(got, left_on="term", right_on="r_term", suffixes=("_r", ""))
 

@@ -28,7 +28,7 @@ CI_METHODS = ("logit", "xlogit", "beta", "mean", "likelihood", "asin", "wilson")
 class ProfileInputs:
     """What the likelihood interval needs beyond p, var and df, per domain."""
 
-    n: np.ndarray  # rows in the domain
+    n: np.ndarray  # rows svyglm fits (the domain's; every row's for a calibrated design)
     dispersion: np.ndarray  # design-based variance of the Pearson residuals
     beta_hat: np.ndarray  # glm's converged intercept (logit of the share)
     mu_weights: np.ndarray  # mean at which glm evaluated its last working weights

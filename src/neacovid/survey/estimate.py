@@ -86,7 +86,11 @@ def shares(
 
     profile = None
     if ci == "likelihood":
-        profile = _profile_inputs(w, dom, cat, p, weighted_n, n, n_dom, k)
+        # svyglm fits the rows of the design it is given, with the weights rescaled
+        # to mean 1: the domain's rows, or, for a calibrated design (whose subsets
+        # keep every row, at weight 0), all rows with a value.
+        rows_fitted = n if bound.calibration is None else np.full(n_dom, int((codes >= 0).sum()))
+        profile = _profile_inputs(w, dom, cat, p, weighted_n, n, rows_fitted, n_dom, k)
     rep_n = np.repeat(n, k)
     rep_df = np.repeat(dv.df, k)
     low, high = proportion_ci(
@@ -241,12 +245,17 @@ def _deff(variance, unit_var, n, weighted_n):
     return np.where(total < n, np.nan, deff)
 
 
-def _profile_inputs(w, dom, cat, p, weighted_n, n, n_dom, k) -> ProfileInputs:
+def _profile_inputs(w, dom, cat, p, weighted_n, n, rows_fitted, n_dom, k) -> ProfileInputs:
     """What R's profile of ``svyglm(I(var == j) ~ 1, family=quasibinomial)`` uses.
 
     The dispersion is the design-based variance of the Pearson residuals,
     which survey computes without the sampling weights, (y - p)/sqrt(p(1 - p)):
     at the weighted mean p that is n/(n - 1) in every domain.
+
+    ``rows_fitted`` is the number of rows svyglm fits: the domain's, or for a
+    calibrated design every row with a value (R's subset of a calibrated
+    design keeps the other rows at weight 0). The weights are rescaled to mean
+    1 over those rows, which sets the deviance's scale and the profile's grid.
 
     R scales the profile by the ratio of the design-based to the model-based
     variance of the intercept, and glm reports the model-based one with the
@@ -264,7 +273,7 @@ def _profile_inputs(w, dom, cat, p, weighted_n, n, n_dom, k) -> ProfileInputs:
         return hit + miss_all - miss_hit
 
     with np.errstate(invalid="ignore", divide="ignore"):
-        scaled = w / (weighted_n / n)[dom]  # svyglm rescales weights to mean 1
+        scaled = w / (weighted_n / rows_fitted)[dom]  # svyglm: weights of mean 1
         # binomial()$initialize: mustart = (w y + 0.5) / (w + 1)
         m1 = (scaled + 0.5) / (scaled + 1)
         m0 = 0.5 / (scaled + 1)
@@ -275,9 +284,10 @@ def _profile_inputs(w, dom, cat, p, weighted_n, n, n_dom, k) -> ProfileInputs:
         ww = per_cell(scaled * m1 * (1 - m1), scaled * m0 * (1 - m0))
         dev_old = per_cell(-2 * scaled * np.log(m1), -2 * scaled * np.log1p(-m0))
         nn = n.astype(np.float64)[:, None]
+        fitted = np.asarray(rows_fitted, dtype=np.float64)[:, None]  # the sum of `scaled`
 
         def deviance(mu):
-            return -2 * nn * (p * np.log(mu) + (1 - p) * np.log1p(-mu))
+            return -2 * fitted * (p * np.log(mu) + (1 - p) * np.log1p(-mu))
 
         beta = wz / ww
         mu_weights = np.full(p.shape, np.nan)  # first iterate: per-row weights
@@ -297,7 +307,7 @@ def _profile_inputs(w, dom, cat, p, weighted_n, n, n_dom, k) -> ProfileInputs:
         mu_weights = np.where(np.isnan(mu_weights), p, mu_weights)
         dispersion = np.broadcast_to(nn / (nn - 1), p.shape)
     return ProfileInputs(
-        n=np.repeat(n, k).astype(np.float64),
+        n=np.repeat(np.asarray(rows_fitted, dtype=np.float64), k),
         dispersion=dispersion.ravel(),
         beta_hat=beta.ravel(),
         mu_weights=mu_weights.ravel(),
