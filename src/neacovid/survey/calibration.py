@@ -82,10 +82,10 @@ def cells(data: pd.DataFrame, columns: Sequence[str], what: str) -> tuple[np.nda
                 "needs a calibration cell: fill them in, drop those rows explicitly, or "
                 "leave the term out"
             )
-        code, levels = pd.factorize(col, sort=True)
+        code, levels = _factorize(col)
         codes = codes * len(levels) + code
         levels_per.append(levels)
-    dense, present = pd.factorize(codes, sort=True)
+    dense, present = _dense(codes)
     labels = []
     for key in present:
         parts = []
@@ -93,76 +93,132 @@ def cells(data: pd.DataFrame, columns: Sequence[str], what: str) -> tuple[np.nda
             key, i = divmod(int(key), len(levels))
             parts.append(str(levels[i]))
         labels.append(":".join(reversed(parts)))
-    return dense.astype(np.intp, copy=False), labels
+    return dense, labels
+
+
+def _factorize(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted codes and levels of a column; small-range integers without hashing."""
+    if pd.api.types.is_integer_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        values = col.to_numpy(dtype=np.int64)
+        low = int(values.min()) if len(values) else 0
+        dense, present = _dense(values - low)
+        return dense, present + low
+    code, levels = pd.factorize(col, sort=True)
+    return code.astype(np.int64, copy=False), np.asarray(levels, dtype=object)
+
+
+def _dense(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keys >= 0 renumbered 0..k-1 in sorted order, and the sorted distinct keys."""
+    if len(keys) and keys.max() <= 4 * len(keys) + 1024:
+        used = np.bincount(keys) > 0
+        return (np.cumsum(used) - 1)[keys].astype(np.intp), np.flatnonzero(used)
+    code, present = pd.factorize(keys, sort=True)
+    return code.astype(np.intp, copy=False), np.asarray(present)
 
 
 @dataclass(frozen=True, eq=False)
 class Calibration:
-    """The calibration model of a bound design (see the module docstring)."""
+    """The calibration model of a bound design (see the module docstring).
+
+    Rows are grouped into *joint cells*: combinations of the values of every
+    column the terms name. A joint cell lies in one cell of each term, so the
+    indicator matrix is M = J E', with J the rows' joint-cell indicators and
+    E (indicator columns x joint cells) saying which columns each joint cell
+    has. Every sum over rows of m_i (M'x, M'WM, A'CA for person samples) is
+    then one ``bincount`` over joint cells and a small product with E.
+    """
 
     terms: tuple[str, ...]
-    codes: np.ndarray  # (terms, rows): the indicator column of each row per term
     labels: list[str]  # "term=cell" per indicator column
     n_columns: int
+    joint: np.ndarray  # (rows,): the joint cell of each row
+    cells_of_joint: sparse.csr_array  # E: (indicator columns, joint cells), 0/1
     basis: np.ndarray  # indicator columns kept for the solve (the others are aliased)
     factor: tuple  # Cholesky factor of M'WM on the basis columns
-    units: sparse.csr_array  # (PSUs, columns): PSU totals of W M
+    units: sparse.csr_array | None  # (PSUs, columns): PSU totals of W M (None: rows are PSUs)
     stratum_sums: np.ndarray  # (strata, columns): stratum totals of W M
     gram: np.ndarray  # (columns, columns): the design's centred covariance of the PSU totals
 
     @classmethod
     def bind(cls, terms: Sequence[str], data: pd.DataFrame, bound: BoundDesign) -> Calibration:
         parsed = parse_terms(terms)
-        codes, labels, offset = [], [], 0
-        for term, columns in zip(terms, parsed, strict=True):
-            code, cell_labels = cells(data, columns, "calibration")
-            codes.append(code + offset)
-            labels += [f"{term}={label}" for label in cell_labels]
-            offset += len(cell_labels)
+        columns = list(dict.fromkeys(c for term in parsed for c in term))
+        codes, levels = {}, {}
+        for column in columns:
+            codes[column], levels[column] = _column_codes(data[column], column)
+        sizes = [len(levels[c]) for c in columns]
+        if np.prod(np.asarray(sizes, dtype=float)) > 2**62:
+            raise DesignError(f"the calibration terms {', '.join(terms)} have too many cells")
+        key = np.ravel_multi_index([codes[c] for c in columns], sizes).astype(np.int64)
+        joint, joint_keys = _dense(key)
+        k = len(joint_keys)
+        joint_codes = dict(zip(columns, np.unravel_index(joint_keys, sizes), strict=True))
+
+        # Each term's cells, numbered across terms: the indicator columns.
+        column_of_joint, labels, offset = [], [], 0
+        for term, term_columns in zip(terms, parsed, strict=True):
+            term_key = np.ravel_multi_index(
+                [joint_codes[c] for c in term_columns], [len(levels[c]) for c in term_columns]
+            )
+            cell, present = _dense(term_key.astype(np.int64))
+            column_of_joint.append(cell + offset)
+            for key_value in present:
+                parts = np.unravel_index(int(key_value), [len(levels[c]) for c in term_columns])
+                label = ":".join(str(levels[c][i]) for c, i in zip(term_columns, parts,
+                                                                   strict=True))
+                labels.append(f"{term}={label}")
+            offset += len(present)
         p = offset
         if p > MAX_COLUMNS:
             raise DesignError(
                 f"the calibration terms {', '.join(terms)} have {p} cells, more than "
                 f"{MAX_COLUMNS}; calibrate on coarser margins"
             )
-        codes = np.vstack(codes)
-        w = bound.weights
         n_terms = len(parsed)
+        e = sparse.csr_array(
+            (np.ones(n_terms * k),
+             (np.concatenate(column_of_joint), np.tile(np.arange(k), n_terms))),
+            shape=(p, k),
+        )
 
-        # M'WM: cell totals of the weights on the diagonal, cross-classified
-        # totals between terms off it.
-        mwm = np.zeros((p, p))
-        for a in range(n_terms):
-            for b in range(a, n_terms):
-                block = np.bincount(codes[a] * p + codes[b], w, minlength=p * p).reshape(p, p)
-                mwm += block if a == b else block + block.T
+        def cross_products(joint_totals: np.ndarray) -> np.ndarray:
+            """sum over joint cells of total * m m' = E diag(totals) E' (p x p)."""
+            return (e @ sparse.diags_array(joint_totals) @ e.T).toarray()
+
+        w = bound.weights
+        mwm = cross_products(np.bincount(joint, w, minlength=k))
         basis = _independent_columns(mwm)
         factor = linalg.cho_factor(mwm[np.ix_(basis, basis)], lower=True)
 
-        unit = bound.unit_code
-        n_units = bound.n_psu
-        units = sparse.coo_array(
-            (np.tile(w, n_terms), (np.tile(unit, n_terms), codes.ravel())), shape=(n_units, p)
-        ).tocsr()
-        units.sum_duplicates()
         h = bound.n_strata
-        stratum_sums = np.zeros((h, p))
-        for a in range(n_terms):
-            stratum_sums += np.bincount(
-                bound.stratum_code * p + codes[a], w, minlength=h * p
-            ).reshape(h, p)
+        by_stratum = np.bincount(bound.stratum_code * k + joint, w, minlength=h * k).reshape(h, k)
+        stratum_sums = (e @ by_stratum.T).T
         # Sum over strata of c_h * sum_j (A_j - mean_h)(A_j - mean_h)', computed as
         # A' C A - sum_h c_h S_h S_h' / n_h (lonely "adjust" strata are not centred).
         cross = bound.cross_weight
-        weighted = sparse.diags_array(cross[bound.unit_stratum]) @ units
-        gram = (units.T @ weighted).toarray()
+        if bound.psu_code is None:
+            # Rows are PSUs: A is W M itself, A'CA a weighted M'M (no sparse product).
+            units = None
+            cw2 = cross[bound.stratum_code] * w * w
+            gram = cross_products(np.bincount(joint, cw2, minlength=k))
+        else:
+            unit, unit_keys = _dense(bound.psu_code.astype(np.int64) * k + joint)
+            unit_psu, unit_joint = np.divmod(unit_keys, k)
+            by_unit = sparse.csr_array(
+                (np.bincount(unit, w, minlength=len(unit_keys)), (unit_psu, unit_joint)),
+                shape=(bound.n_psu, k),
+            )
+            units = (by_unit @ e.T).tocsr()
+            weighted = sparse.diags_array(cross[bound.psu_stratum]) @ units
+            gram = (units.T @ weighted).toarray()
         gram -= (stratum_sums * (cross * bound.mean_factor)[:, None]).T @ stratum_sums
         gram = (gram + gram.T) / 2
         return cls(
             terms=tuple(terms),
-            codes=codes,
             labels=labels,
             n_columns=p,
+            joint=joint,
+            cells_of_joint=e,
             basis=basis,
             factor=factor,
             units=units,
@@ -170,14 +226,18 @@ class Calibration:
             gram=gram,
         )
 
-    def totals(self, rows: np.ndarray, column: np.ndarray, values: np.ndarray, k: int):
-        """M'x: per indicator column, the totals of ``values`` (rows ``rows``) in each of
-        ``k`` columns (``column`` says which). Shape (indicator columns, k)."""
-        p = self.n_columns
-        out = np.zeros(p * k)
-        for codes in self.codes:
-            out += np.bincount(codes[rows] * k + column, values, minlength=p * k)
-        return out.reshape(p, k)
+    def totals(
+        self, rows: np.ndarray, column: np.ndarray, k: int, *values: np.ndarray
+    ) -> list[np.ndarray]:
+        """M'x for each array of ``values`` (of rows ``rows``): per indicator column, the
+        totals in each of ``k`` columns (``column`` says which). Shape (indicator
+        columns, k) each."""
+        n_joint = self.cells_of_joint.shape[1]
+        key = self.joint[rows] * k + column
+        return [
+            self.cells_of_joint @ np.bincount(key, v, minlength=n_joint * k).reshape(n_joint, k)
+            for v in values
+        ]
 
     def solve(self, totals: np.ndarray) -> np.ndarray:
         """beta = (M'WM)^+ M'x for each column of ``totals`` (aliased columns get 0)."""
@@ -187,10 +247,21 @@ class Calibration:
 
     def fitted(self, beta: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """w_i m_i' beta for every row (rows x columns of beta)."""
-        out = np.zeros((self.codes.shape[1], beta.shape[1]))
-        for codes in self.codes:
-            out += beta[codes]
-        return out * weights[:, None]
+        per_joint = self.cells_of_joint.T @ beta
+        return per_joint[self.joint] * weights[:, None]
+
+
+def _column_codes(col: pd.Series, name: str) -> tuple[np.ndarray, np.ndarray]:
+    # numpy integer columns cannot hold a missing value: no pass to look for one
+    integer = isinstance(col.dtype, np.dtype) and col.dtype.kind in "iu"
+    n_missing = 0 if integer else int(col.isna().sum())
+    if n_missing:
+        raise DesignError(
+            f"calibration column {name!r} has {n_missing} missing value(s); every row "
+            "needs a calibration cell: fill them in, drop those rows explicitly, or "
+            "leave the term out"
+        )
+    return _factorize(col)
 
 
 def _independent_columns(mwm: np.ndarray) -> np.ndarray:

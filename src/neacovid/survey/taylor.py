@@ -142,16 +142,22 @@ def domain_variance(
         sums[:, :, j] = s1
 
     if bound.calibration is not None:
+        # Columns of the calibrated parts: (domain, influence column) pairs.
         columns = d * k
-        column = (domain[:, None] * k + np.arange(k)).ravel()
-        unit_column = (units.domain[:, None] * k + np.arange(k)).ravel()
+
+        def spread(index):
+            return index if k == 1 else np.repeat(index, k)
+
+        def column_of(dom):
+            return dom if k == 1 else (dom[:, None] * k + np.arange(k)).ravel()
+
         parts = _calibrated_parts(
             bound,
-            rows=np.repeat(rows, k),
-            column=column,
+            rows=spread(rows),
+            column=column_of(domain),
             values=influence.ravel(),
-            unit_psu=np.repeat(units.psu, k),
-            unit_column=unit_column,
+            unit_psu=spread(units.psu),
+            unit_column=column_of(units.domain),
             unit_values=units.total.ravel(),
             sums=sums.reshape(h, columns),
             n_columns=columns,
@@ -296,7 +302,7 @@ def covariance_matrix(
     if calibration is not None:
         beta = calibration.solve(
             np.column_stack(
-                [calibration.totals(rows, np.zeros(len(rows), np.intp), values[:, j], 1)[:, 0]
+                [calibration.totals(rows, np.zeros(len(rows), np.intp), 1, values[:, j])[0][:, 0]
                  for j in range(k)]
             )
         )
@@ -351,14 +357,20 @@ def _calibrated_parts(
     """beta and G_Ax of K columns of influence values (row level: rows, column,
     values; PSU level: unit_psu, unit_column, unit_values; stratum sums (H, K))."""
     calibration = bound.calibration
-    beta = calibration.solve(calibration.totals(rows, column, values, n_columns))
     cross = bound.cross_weight
-    weighted = sparse.csr_array(
-        (cross[bound.unit_stratum[unit_psu]] * unit_values, (unit_psu, unit_column)),
-        shape=(bound.n_psu, n_columns),
-    )
     # sum_h c_h sum_j (A_j - Abar_h)(x_j - xbar_h)' = A'Cx - sum_h c_h S_A,h S_x,h' / n_h
-    g_ax = np.asarray((calibration.units.T @ weighted).todense())
+    if calibration.units is None:
+        # Rows are PSUs (the units are the rows): A'Cx and M'x are cell totals alike.
+        weighted = cross[bound.stratum_code[rows]] * bound.weights[rows] * values
+        m_x, g_ax = calibration.totals(rows, column, n_columns, values, weighted)
+    else:
+        (m_x,) = calibration.totals(rows, column, n_columns, values)
+        weighted = sparse.csr_array(
+            (cross[bound.unit_stratum[unit_psu]] * unit_values, (unit_psu, unit_column)),
+            shape=(bound.n_psu, n_columns),
+        )
+        g_ax = np.asarray((calibration.units.T @ weighted).todense())
+    beta = calibration.solve(m_x)
     g_ax -= (calibration.stratum_sums * (cross * bound.mean_factor)[:, None]).T @ sums
     return _CalibratedParts(beta=beta, cross=g_ax, gram=calibration.gram)
 
