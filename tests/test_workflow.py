@@ -485,3 +485,40 @@ def test_two_runs_on_one_results_dir_are_refused(synthetic_run):
         done = neacovid("run", "--configfile", str(config))
     assert done.returncode == 2
     assert "another run is writing" in done.stderr
+
+
+def test_one_design_a_wave_has_one_se_everywhere(synthetic_run):
+    """Tables, key figures and changes use the one panel design: the same cell has the
+    same SE in each, and se_independent is built from the tables' per-wave SEs."""
+    tmp, _, _ = synthetic_run
+    tables = tmp / "results/tables"
+    text = {"wave": str, "base": str, "category": str, "group": str}
+    burnout = pd.read_csv(tables / "burnout_by_wave.csv", dtype=text)
+    burnout = burnout[burnout["category"].isin(["1", "1.0"])].set_index("wave")
+    changes = pd.read_csv(tables / "changes_vs_2019.csv", dtype=text)
+    overall = changes[(changes["indicator"] == "burnout") & (changes["breakdown"] == "all")
+                      & (changes["status"] == "ok")]
+    assert len(overall) >= 4
+    for row in overall.itertuples():
+        expected = (burnout.loc[row.wave, "se"] ** 2 + burnout.loc[row.base, "se"] ** 2) ** 0.5
+        assert row.se_independent == pytest.approx(expected, rel=1e-10)
+        assert row.estimate == pytest.approx(burnout.loc[row.wave, "estimate"], rel=1e-12)
+    key = pd.read_csv(tables / "kerncijfers.csv", dtype=text)
+    location = pd.read_csv(tables / "location_by_wave.csv", dtype=text).set_index(
+        ["wave", "category"])
+    employees = key[(key["population"] == "employees") & (key["indicator"] == "location")
+                    & (key["status"] != "suppressed")]
+    assert len(employees)
+    for row in employees.itertuples():
+        assert row.se == pytest.approx(100 * location.loc[(row.wave, row.category), "se"],
+                                       rel=1e-10)
+    check = json.loads((tmp / "results/design_check.json").read_text())
+    assert check["design"]["strata"] == "stratum_2019" and check["design"]["psu"] == "resp_id"
+    assert check["calibration_cells"] > check["calibration_rank"] > 0
+    analysis = pd.read_parquet(tmp / "results/analysis.parquet")
+    # the 2019 stratum of every respondent, in every wave
+    strata = analysis.groupby("resp_id")["stratum_2019"].nunique()
+    assert (strata == 1).all()
+    first = analysis[analysis["wave"] == "2019"].set_index("resp_id")["stratum"]
+    later = analysis[analysis["wave"] != "2019"]
+    assert (later["stratum_2019"].to_numpy() == first[later["resp_id"]].to_numpy()).all()
