@@ -44,7 +44,9 @@ def test_estimate_on_apistrat_gives_r_numbers(tmp_path, suffix):
     got = pd.read_csv(out, dtype={"category": str})
     expected = _r_rows("strat_fpc/awards/stype", "beta")
     assert list(got.columns) == ["stype", "category", "estimate", "se", "ci_low", "ci_high",
-                                 "n", "weighted_n", "deff", "df"]
+                                 "n", "n_category", "weighted_n", "deff", "df", "level",
+                                 "ci_method", "status", "reason"]
+    assert set(got["ci_method"]) == {"beta"} and set(got["level"]) == {0.95}
     np.testing.assert_allclose(got["estimate"], expected["estimate"], atol=1e-9)
     np.testing.assert_allclose(got["se"], expected["se"], rtol=1e-7)
     np.testing.assert_allclose(got["ci_low"], expected["ci_low"], atol=1e-6)
@@ -62,12 +64,44 @@ def test_estimate_writes_to_stdout_and_means():
     np.testing.assert_allclose(got["se"], ref["se"], rtol=1e-7)
 
 
+def test_cli_applies_the_disclosure_rules_unless_told_not_to(tmp_path):
+    """The analyst's CSV is what leaves the secure environment: same rules as the pipeline."""
+    data = pd.read_csv(APISTRAT)
+    # 12 schools of which 11 have the award: a share that names (almost) everybody
+    groups = np.where(np.arange(len(data)) < 12, "tiny", np.where(np.arange(len(data)) % 2,
+                                                                  "odd", "even"))
+    small = data.assign(group=groups)
+    small.loc[:10, "awards"] = "Yes"
+    small.loc[11, "awards"] = "No"
+    path = tmp_path / "small.csv"
+    small.to_csv(path, index=False)
+    base = ["estimate", str(path), "--var", "awards", "--by", "group", "--weight", "pw"]
+    done = run(*base)
+    assert done.returncode == 0, done.stderr
+    got = pd.read_csv(io.StringIO(done.stdout))
+    tiny = got[got["group"] == "tiny"]
+    assert (tiny["status"] == "suppressed").all()
+    assert tiny[["estimate", "se", "n", "n_category"]].isna().all().all()
+    assert not tiny["reason"].str.contains(r"\d+ <|=\d", regex=True).any()  # no exact counts
+    # tiny = total - odd - even: the smaller of the two goes too (secondary suppression)
+    assert got.groupby("group")["status"].agg(set).map(lambda s: "suppressed" in s).sum() == 2
+    rest = got[got["status"] != "suppressed"]
+    assert len(rest) == 2 and set(rest["status"]) <= {"ok", "indicative"}
+    assert (rest["weighted_n"] % 1000 == 0).all()
+    assert (rest["deff"] == rest["deff"].round(2)).all()
+    off = run(*base, "--no-disclosure")
+    raw = pd.read_csv(io.StringIO(off.stdout))
+    assert set(raw["status"]) == {"unchecked"}
+    assert raw["reason"].str.contains("not for release").all()
+    assert raw["estimate"].notna().all()
+
+
 def test_help_explains_every_option():
     top = run("--help")
     assert top.returncode == 0 and "estimate" in top.stdout
     sub = run("estimate", "--help")
     for option in ["--var", "--weight", "--strata", "--psu", "--fpc", "--by", "--ci", "--level",
-                   "--out", "--lonely-psu", "--mean"]:
+                   "--out", "--lonely-psu", "--mean", "--calibration", "--no-disclosure"]:
         assert option in sub.stdout
 
 

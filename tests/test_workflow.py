@@ -46,17 +46,9 @@ def write_config(path: Path, overrides: dict) -> Path:
 
 
 @pytest.fixture(scope="module")
-def synthetic_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("run")
-    config = write_config(
-        tmp / "config.yaml",
-        {
-            "results_dir": str(tmp / "results"),
-            "data": {"synthetic_dir": str(tmp / "synthetic"), "scale": SCALE},
-        },
-    )
-    done = neacovid("run", "--configfile", str(config))
-    return tmp, config, done
+def synthetic_run(pipeline_small):
+    """The session's scale-0.05 run (tests/conftest.py), as (root, config, process)."""
+    return pipeline_small.root, pipeline_small.config, pipeline_small.done
 
 
 def test_run_succeeds_and_says_where_the_report_is(synthetic_run):

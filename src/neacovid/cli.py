@@ -36,6 +36,14 @@ def _add_design_options(parser: argparse.ArgumentParser) -> None:
         "--level", type=float, default=0.95, help="confidence level (default: 0.95)"
     )
     parser.add_argument("--out", help="output CSV file (default: standard output)")
+    parser.add_argument(
+        "--no-disclosure",
+        action="store_true",
+        help="skip the disclosure rules of config.yaml (by default a cell with fewer than "
+        "min_n respondents, or fewer than min_n with or without the answer, is suppressed "
+        "with its complement, and weighted counts and deff are rounded): every row then "
+        "says status=unchecked, not for release",
+    )
     group = parser.add_argument_group("survey design (as R's svydesign)")
     group.add_argument("--weight", required=True, help="sampling weight column (positive)")
     group.add_argument("--strata", help="stratum column (default: no strata)")
@@ -84,41 +92,60 @@ def _write(frame, out: str | None) -> None:
         frame.to_csv(sys.stdout, index=False, lineterminator="\n")
 
 
+def _rules():
+    """The project's disclosure rules: config.yaml's ``disclosure:``."""
+    from neacovid.data.config import DEFAULT_CONFIG, load_yaml
+    from neacovid.publish.disclosure import DisclosureRules
+
+    return DisclosureRules.from_config(load_yaml(DEFAULT_CONFIG).get("disclosure"))
+
+
+def _protected(args: argparse.Namespace, table, protect):
+    """``protect(table, rules)`` unless --no-disclosure, which says so in every row."""
+    from neacovid.publish.disclosure import unchecked
+
+    return unchecked(table) if args.no_disclosure else protect(table, _rules())
+
+
 def _cmd_estimate(args: argparse.Namespace) -> None:
     from neacovid.data.io import read_table
+    from neacovid.publish.disclosure import protect_estimates
     from neacovid.survey.estimate import means, shares
 
-    by = _split(args.by)
+    by = _split(args.by) or []
     design = _design(args)
-    columns = list(dict.fromkeys([args.var, *(by or []), *design.columns]))
+    columns = list(dict.fromkeys([args.var, *by, *design.columns]))
     data = read_table(args.data, columns=columns)
     if args.mean:
         result = means(data, design, args.var, by=by, level=args.level)
     else:
         result = shares(data, design, args.var, by=by, ci=args.ci, level=args.level)
-    _write(result, args.out)
+    _write(_protected(args, result, lambda t, r: protect_estimates(t, by, r)), args.out)
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
     from neacovid.data.io import read_table
+    from neacovid.publish.disclosure import protect_changes
     from neacovid.survey.compare import changes
 
-    by = _split(args.by)
+    by = _split(args.by) or []
     design = _design(args)
-    columns = list(dict.fromkeys([args.var, args.over, *(by or []), *design.columns]))
+    columns = list(dict.fromkeys([args.var, args.over, *by, *design.columns]))
     data = read_table(args.data, columns=columns)
     data[args.over] = data[args.over].astype(str)
     base = None if args.base.lower() == "none" else args.base
-    _write(changes(data, design, args.var, over=args.over, base=base, by=by, level=args.level),
-           args.out)
+    result = changes(data, design, args.var, over=args.over, base=base, by=by, level=args.level)
+    _write(_protected(args, result, lambda t, r: protect_changes(t, by, args.over, r)), args.out)
 
 
 def _cmd_model(args: argparse.Namespace) -> None:
     from neacovid.data.io import read_table
+    from neacovid.publish.disclosure import protect_model
     from neacovid.survey.models import logit
 
     data = read_table(args.data)
-    _write(logit(data, _design(args), args.formula, level=args.level), args.out)
+    result = logit(data, _design(args), args.formula, level=args.level)
+    _write(_protected(args, result, lambda t, r: protect_model(t, data, r)), args.out)
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> None:
@@ -188,8 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="weighted shares (or means) by domain, with SE, CI, deff and df",
         description="Weighted shares of each category of VAR (or its mean with --mean) "
         "per domain of --by, with Taylor-linearised standard errors equal to R survey's "
-        "svyby(..., svyciprop) / svymean. Writes CSV with the columns: the --by columns, "
-        "category, estimate, se, ci_low, ci_high, n, weighted_n, deff, df.",
+        "svyby(..., svyciprop) / svymean. Share intervals follow svyciprop(method=--ci) with "
+        "the domain's degrees of freedom; a mean's interval is estimate -/+ t(df) * se with "
+        "the domain's df (svyby's confint uses the normal quantile instead). Writes CSV with "
+        "the columns: the --by columns, category, estimate, se, ci_low, ci_high, n, "
+        "n_category, weighted_n, deff, df, level, ci_method, status, reason (the disclosure "
+        "rules of config.yaml; see --no-disclosure).",
     )
     est.add_argument("data", help="input table: .csv, .parquet or .sav (SPSS)")
     est.add_argument("--var", required=True, help="the variable to estimate (0/1 or categories)")
@@ -212,9 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Change of the share (0/1 VAR) or mean of VAR between levels of --over, "
         "per --by group, on a design whose PSUs (--psu, e.g. the panel id) are shared across "
         "waves, so the covariance of the same respondents is carried: R survey's "
-        "svyby(covmat=TRUE) + svycontrast. Columns: the --by columns, the level, base, "
-        "estimate, base_estimate, diff, se, ci_low, ci_high, p_value, p_holm, df, "
-        "se_independent, n, base_n.",
+        "svyby(covmat=TRUE) + svycontrast, with a t interval and p-value on the df of the two "
+        "domains. Columns: the --by columns, the level, base, estimate, base_estimate, diff, "
+        "se, ci_low, ci_high, p_value, p_holm, df, se_independent, n, base_n, n_with, "
+        "base_n_with, level, ci_method, status, reason.",
     )
     com.add_argument("data", help="input table: .csv, .parquet or .sav (stacked waves)")
     com.add_argument("--var", required=True, help="0/1 indicator or numeric variable")
@@ -232,8 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="design-based logistic regression (odds ratios), as R's svyglm",
         description="Logistic regression given as a formula, e.g. "
         "'burnout ~ C(location) + C(age_group) + C(wave)', with design-based standard "
-        "errors equal to R's svyglm(family=quasibinomial()). Columns: term, estimate "
-        "(log-odds), se, odds_ratio, ci_low, ci_high (odds-ratio scale), p_value, p_holm, df.",
+        "errors equal to R's svyglm(family=quasibinomial()). The formula is code you write, "
+        "as in R: it is evaluated (numpy is available as np), so run only formulas you "
+        "trust. Columns: term, estimate (log-odds), se, odds_ratio, ci_low, ci_high "
+        "(odds-ratio scale), p_value, p_holm, df, level, ci_method, n, n_with, status, reason.",
     )
     mod.add_argument("data", help="input table: .csv, .parquet or .sav")
     mod.add_argument("--formula", required=True, help="outcome ~ terms (patsy syntax)")

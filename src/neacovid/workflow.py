@@ -84,19 +84,15 @@ def indicators(
     baseline_file: str | None = None,
 ) -> None:
     """Stack the waves, derive the indicators, carry the baseline wave's stratum."""
-    from neacovid.data.indicators import carry_baseline, derive
+    from neacovid.data.indicators import analysis_data
 
-    stacked = pd.concat([pd.read_parquet(p) for p in harmonized], ignore_index=True)
-    analysis = derive(stacked, spec)
-    if baseline is not None:
-        base = pd.read_parquet(baseline_file) if baseline_file else stacked
-        base = base[base["wave"].astype(str) == str(baseline)]
-        analysis, unmatched = carry_baseline(analysis, base, str(baseline))
-        if unmatched:
-            log.warning(
-                "%d rows of respondents who are not in the baseline wave %s keep the "
-                "stratum of their own wave", unmatched, baseline,
-            )
+    base = pd.read_parquet(baseline_file) if baseline_file else None
+    analysis, unmatched = analysis_data(
+        [pd.read_parquet(p) for p in harmonized], spec, baseline, base
+    )
+    if unmatched:
+        log.warning("%d rows of respondents who are not in the baseline wave %s keep the "
+                    "stratum of their own wave", unmatched, baseline)
     with atomic_path(output) as tmp:
         analysis.to_parquet(tmp, index=False)
     log.info("analysis data: %d rows, %d columns", *analysis.shape)
@@ -145,9 +141,9 @@ def key_figures(
 ) -> None:
     from neacovid.publish.disclosure import (
         DisclosureRules,
+        align_key_figures,
         apply_rules,
-        read_suppressed_cells,
-        suppress_key_figures,
+        read_cell_status,
     )
     from neacovid.publish.keyfigures import key_figures as compute
 
@@ -155,12 +151,12 @@ def key_figures(
     figures = pd.read_csv(published, dtype={"wave": str, "category": str})
     table = compute(data, Design.from_mapping(design), figures, populations, ci, level)
     table = apply_rules(
-        table, DisclosureRules.from_config(disclosure), ["wave", "population"],
-        keep=["published", "within_ci"],
+        table, DisclosureRules.from_config(disclosure), ["wave", "population", "indicator"],
+        keep=["published", "within_ci"], scale=100,
     )
     table["within_ci"] = table["within_ci"].where(table["status"] != "suppressed")
-    # The same cells stay hidden here as in the estimate tables.
-    table = suppress_key_figures(table, read_suppressed_cells(estimate_tables), populations)
+    # The same cells stay hidden (or indicative) here as in the estimate tables.
+    table = align_key_figures(table, read_cell_status(estimate_tables), populations)
     write_csv(table, output)
     agree = int(table["within_ci"].sum())
     log.info("key figures: %d of %d published figures inside this run's CI", agree, len(table))
@@ -202,30 +198,31 @@ def compare(
     and the location x age test, on the panel design (respondent = PSU)."""
     from neacovid.publish.disclosure import (
         DisclosureRules,
+        align_changes,
+        align_contrasts,
         apply_rules,
-        read_suppressed_cells,
-        suppress_changes,
-        suppress_contrasts,
+        read_cell_status,
     )
     from neacovid.publish.tables import change_table, chisq_table, contrast_table
 
     data = pd.read_parquet(analysis)
-    panel = Design.from_mapping(design)
     rules = DisclosureRules.from_config(disclosure)
-    # Cells hidden in the estimate tables stay hidden in every comparison.
-    hidden = read_suppressed_cells(estimate_tables)
-    bound = panel.bind(data)
+    # Cells hidden (or indicative) in the estimate tables stay so in every comparison.
+    cells = read_cell_status(estimate_tables)
+    bound = Design.from_mapping(design).bind(data)
     indicators = list(spec["indicators"])
     breakdowns = list(spec["breakdowns"])
     for name, base in (("changes_vs_base", str(spec["base"])), ("changes_consecutive", None)):
         table = change_table(data, bound, indicators, breakdowns, base, level)
         table = apply_rules(table, rules, ["indicator", "breakdown", "group", "wave", "base"],
-                            n_columns=["n", "base_n"], rse=False)
-        write_csv(suppress_changes(table, hidden), outputs[name])
+                            n_columns=["n", "base_n"], with_columns=["n_with", "base_n_with"],
+                            rse=False)
+        write_csv(align_changes(table, cells), outputs[name])
     table = contrast_table(data, bound, indicators, spec["contrasts"], level)
     table = apply_rules(table, rules, ["indicator", "contrast", "wave", "location"],
-                        n_columns=["n_a", "n_b"], rse=False)
-    write_csv(suppress_contrasts(table, hidden), outputs["contrasts"])
+                        n_columns=["n_a", "n_b"], with_columns=["n_with_a", "n_with_b"],
+                        rse=False)
+    write_csv(align_contrasts(table, cells), outputs["contrasts"])
     test = spec["test"]
     table = chisq_table(data, bound, test["row"], test["col"], test["by"])
     write_csv(apply_rules(table, rules, [test["by"]], rse=False), outputs["test"])
@@ -263,7 +260,8 @@ def models(
                                   "n": [0], "status": ["not_estimable"], "reason": [reason]})
             write_csv(table, output)
             continue
-        table = apply_rules(table, rules, ["indicator", "term"], rse=False)
+        table = apply_rules(table, rules, ["indicator", "term"], with_columns=["n_with"],
+                            rse=False)
         write_csv(table, output)
         log.info("model %s: %d terms, n = %s", indicator, len(table), table["n"].iloc[0])
 

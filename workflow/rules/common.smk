@@ -5,7 +5,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from neacovid.data.config import check_waves, input_waves, validate_config
+from neacovid.data.config import check_paths, check_waves, input_waves, validate_config
 from neacovid.errors import ConfigError
 from neacovid.publish.provenance import git_state
 
@@ -22,6 +22,7 @@ LOGS = f"{RESULTS}/logs"
 
 try:
     ALL_WAVES = check_waves(config)
+    check_paths(config)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 GIT_STATE = git_state(Path(workflow.basedir))

@@ -18,6 +18,7 @@ from types import MappingProxyType
 import yaml
 
 from neacovid.data.config import REPO
+from neacovid.data.yamlfile import read_yaml
 from neacovid.errors import CodebookError
 
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "codebook.schema.yaml"
@@ -109,10 +110,12 @@ def load_codebook(
     path = Path(path)
     if not path.is_file():
         raise CodebookError(f"{path}: codebook not found; check data.codebook in config.yaml")
+    # Safe first (UTF-8, no aliases, bounded size and depth), then the codebook's own
+    # duplicate check, which also sees codes 1 and 1.0 as one key.
+    raw = read_yaml(path, "codebook", CodebookError, unique_keys=False)
     try:
-        text = path.read_text(encoding="utf-8")
-        _check_duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
-        raw = yaml.safe_load(text)
+        _check_duplicate_keys(yaml.compose(path.read_text(encoding="utf-8"),
+                                           Loader=yaml.SafeLoader))
     except CodebookError as err:
         raise CodebookError(f"{path}: {err}") from None
     except yaml.YAMLError as err:

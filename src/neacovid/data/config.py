@@ -8,7 +8,9 @@ type or an unknown key gets one message that names the key, wherever it is met.
 from __future__ import annotations
 
 import copy
+import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -23,15 +25,10 @@ DEFAULT_CONFIG = REPO / "config.yaml"
 
 
 def load_yaml(path: str | os.PathLike) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist; check the path")
-    try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML; fix the syntax") from None
+    """A config file's mapping (`neacovid.data.yamlfile.read_yaml`: data only)."""
+    from neacovid.data.yamlfile import read_yaml
+
+    loaded = read_yaml(path, "config file")
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -62,10 +59,17 @@ def validate_config(config: Mapping, source: str = "config.yaml") -> None:
     """Raise `ConfigError` naming the first offending key."""
     import jsonschema
 
+    _check_finite(config, source)
+
     schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(dict(config)), key=lambda e: list(e.absolute_path))
     if not errors:
+        # Ranges the schema cannot state (min_items up to the number of items, ...).
+        from neacovid.data.indicators import resolve_spec
+
+        if "indicators" in config:
+            resolve_spec(config["indicators"])
         return
     err = errors[0]
     key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
@@ -86,8 +90,25 @@ def known_waves(config: Mapping) -> list[str]:
     path = Path(config["data"]["waves_csv"])
     if not path.is_file():
         raise ConfigError(f"config data.waves_csv: {path} does not exist; fix the path")
-    with open(path, newline="", encoding="utf-8") as handle:
-        return [row["wave"] for row in csv.DictReader(handle)]
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None or "wave" not in reader.fieldnames:
+                raise ConfigError(
+                    f"config data.waves_csv: {path} has no column 'wave' (columns: "
+                    f"{', '.join(reader.fieldnames or [])}); it needs wave, fieldwork, respondents"
+                )
+            waves = [row["wave"] for row in reader]
+    except UnicodeDecodeError:
+        raise ConfigError(f"config data.waves_csv: {path} is not UTF-8 text; save it as "
+                          "UTF-8") from None
+    for wave in waves:
+        if not isinstance(wave, str) or not WAVE_ID.match(wave):
+            raise ConfigError(
+                f"config data.waves_csv: {path}: wave id {wave!r} is not a plain name (letters, "
+                "digits, '.', '_', '-'; no '..' or '/'): it becomes part of file names"
+            )
+    return waves
 
 
 def input_waves(config: Mapping) -> list[str]:
@@ -133,3 +154,62 @@ def check_waves(config: Mapping) -> list[str]:
                     f"config data.files[{wave!r}]: {path} does not exist; fix the path"
                 )
     return known
+
+
+WAVE_ID = re.compile(r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def _check_finite(node, source: str, key: str = "") -> None:
+    """No NaN or infinite number anywhere (YAML's .nan and .inf are numbers too)."""
+    if isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(f"{source}: {key or '(top level)'}: {node!r} is not a finite number")
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            _check_finite(v, source, f"{key}.{k}" if key else str(k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _check_finite(v, source, f"{key}[{i}]")
+
+
+def check_paths(config: Mapping, repo: Path = REPO) -> None:
+    """``results_dir`` is a directory of its own, and file names are plain paths.
+
+    Everything the run writes goes under ``results_dir`` (and the synthetic
+    files under ``data.synthetic_dir``), so neither may be the repository, a
+    parent of it, the filesystem root, or hold the run's inputs (a committed
+    notebook would be overwritten).
+    """
+    data = config["data"]
+    inputs = {
+        "data.codebook": data["codebook"], "data.waves_csv": data["waves_csv"],
+        "key_figures.published": config["key_figures"]["published"],
+        "notebooks/": repo / "notebooks", "workflow/": repo / "workflow", "src/": repo / "src",
+    }
+    if data["source"] == "real":
+        inputs |= {f"data.files[{w!r}]": f for w, f in data["files"].items()}
+    for key in ("results_dir", "data.synthetic_dir"):
+        value = config["results_dir"] if key == "results_dir" else data["synthetic_dir"]
+        if not str(value).strip():
+            raise ConfigError(f"config {key}: empty; name a directory of its own, e.g. results")
+        target = Path(value).expanduser().resolve()
+        if target == Path(target.anchor) or repo == target or repo.is_relative_to(target):
+            what = "the filesystem root" if target.parent == target else (
+                "the repository or a folder that holds it")
+            raise ConfigError(
+                f"config {key}: {value!r} is {what}; everything the run makes goes there, "
+                "so give it a directory of its own, e.g. results"
+            )
+        for name, path in inputs.items():
+            if key == "data.synthetic_dir" and name.startswith("data.files"):
+                continue
+            if Path(path).expanduser().resolve().is_relative_to(target):
+                raise ConfigError(
+                    f"config {key}: {value!r} holds an input ({name}: {path}); the run would "
+                    "write over it: give it a directory of its own, e.g. results"
+                )
+    for wave, path in data["files"].items():
+        if re.search(r"[{}\x00-\x1f\x7f]", str(path)):
+            raise ConfigError(
+                f"config data.files[{wave!r}]: {path!r} has a brace or a control character, "
+                "which the workflow cannot pass on as a file name; rename the file"
+            )

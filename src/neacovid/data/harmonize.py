@@ -59,7 +59,9 @@ def harmonize_wave(
     where = f"{path} (wave {wave})"
     info, actual = _match_variables(path, wave, cb)
     _check_value_labels(info, actual, mapping, where, cb.source)
-    frame = _read(path, info, [actual[v] for v in mapping.file_variables])
+    id_variable = actual[mapping.targets["resp_id"]]
+    frame = _read(path, info, [actual[v] for v in mapping.file_variables], text=[id_variable])
+    _check_exact_ids(frame[id_variable], where)
     _check_numeric_weight(frame[actual[mapping.targets["weight"]]], where)
     rows_read = len(frame)
     if rows_read == 0:
@@ -366,7 +368,11 @@ def _file_info(path: Path) -> _FileInfo:
         ) from None
 
 
-def _read(path: Path, info: _FileInfo, columns: list[str]) -> pd.DataFrame:
+def _read(
+    path: Path, info: _FileInfo, columns: list[str], text: list[str] = ()
+) -> pd.DataFrame:
+    """The file's ``columns``; those in ``text`` (ids) read as text from CSV, so that
+    an id above 2**53 does not pass through a float and lose its last digits."""
     try:
         if info.kind.startswith("SPSS"):
             import pyreadstat
@@ -375,7 +381,7 @@ def _read(path: Path, info: _FileInfo, columns: list[str]) -> pd.DataFrame:
             # turns every declared missing code into NA.
             frame, _ = pyreadstat.read_sav(str(path), usecols=columns, user_missing=True)
         elif info.kind == "CSV":
-            frame = pd.read_csv(path, usecols=columns)
+            frame = pd.read_csv(path, usecols=columns, dtype={c: str for c in text})
         else:
             frame = pd.read_parquet(path, columns=columns)
     except Exception as err:
@@ -553,8 +559,36 @@ def _check_ids(ids: pd.Series, var: str, where: str) -> None:
         )
 
 
+# Integers a float64 holds exactly: a panel id beyond them has lost digits.
+_EXACT_FLOAT = 2**53
+# No respondent stands for more persons than this: a larger weight is a wrong variable.
+MAX_WEIGHT = 1e12
+
+
+def _check_exact_ids(raw: pd.Series, where: str) -> None:
+    if pd.api.types.is_float_dtype(raw):
+        big = raw.abs() >= _EXACT_FLOAT
+        if big.any():
+            raise DataError(
+                f"{where}: panel id variable {raw.name!r} is stored as a floating-point number "
+                f"and {int(big.sum())} id(s) are 2**53 or more, so their last digits are lost "
+                "(two persons can become one): store the ids as text or 64-bit integers"
+            )
+
+
 def _check_numeric_weight(raw: pd.Series, where: str) -> None:
     if pd.api.types.is_numeric_dtype(raw):
+        values = raw.to_numpy(dtype=float, na_value=np.nan)
+        bad = np.isinf(values) | (values < 0) | (values > MAX_WEIGHT)
+        if bad.any():
+            value = values[np.flatnonzero(bad)[0]]
+            what = "negative" if value < 0 else "infinite" if np.isinf(value) else (
+                f"above {MAX_WEIGHT:g}")
+            raise DataError(
+                f"{where}: weight variable {raw.name!r} is {what} for {int(bad.sum())} "
+                f"respondent(s) (e.g. {value:g}); weights are positive numbers of persons: "
+                "check the codebook mapping or fix the file"
+            )
         return
     text = raw.dropna().astype(str).str.strip()
     bad = text[(text != "") & pd.to_numeric(text, errors="coerce").isna()]

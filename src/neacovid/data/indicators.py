@@ -144,6 +144,22 @@ def carry_baseline(
     return out, int(missing.sum())
 
 
+def analysis_data(
+    harmonized: list[pd.DataFrame], spec: Mapping | None, baseline: str | None = None,
+    baseline_frame: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, int]:
+    """The analysis file: the analysed waves stacked, indicators derived, the
+    baseline's stratum carried. Returns it and the number of rows whose respondent
+    is not in the baseline wave (they keep their own wave's stratum)."""
+    stacked = pd.concat(harmonized, ignore_index=True)
+    analysis = derive(stacked, spec)
+    if baseline is None:
+        return analysis, 0
+    base = stacked if baseline_frame is None else baseline_frame
+    return carry_baseline(analysis, base[base["wave"].astype(str) == str(baseline)],
+                          str(baseline))
+
+
 def resolve_spec(spec: Mapping | None) -> dict:
     """Merge ``spec`` over `DEFAULT_SPEC`, rejecting unknown keys and bad values."""
     merged = copy.deepcopy(DEFAULT_SPEC)

@@ -33,20 +33,48 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.
         raise InputFileError(f"{path}: the file is empty; export the data again")
     try:
         if suffix == ".csv":
-            return pd.read_csv(path, usecols=columns)
-        if suffix == ".parquet":
-            return pd.read_parquet(path, columns=columns)
-        import pyreadstat
+            frame = pd.read_csv(path, usecols=columns)
+        elif suffix == ".parquet":
+            frame = pd.read_parquet(path, columns=columns)
+        else:
+            import pyreadstat
 
-        frame, _ = pyreadstat.read_sav(str(path), usecols=columns, user_missing=False)
-        return frame
+            frame, _ = pyreadstat.read_sav(str(path), usecols=columns, user_missing=False)
     except ValueError as err:  # pandas' usecols / columns mismatch
+        available = _columns(path, suffix)
+        absent = [c for c in columns or [] if available is not None and c not in available]
+        if absent:
+            shown = ", ".join(available[:30]) + (
+                f", ... ({len(available)} in all)" if len(available) > 30 else "")
+            raise InputFileError(
+                f"{path}: no column {absent[0]!r}; the columns are: {shown}"
+            ) from None
         raise InputFileError(f"{path}: {_first_line(err)}; check the column names") from None
     except Exception as err:  # readers raise many types for corrupt files
         raise InputFileError(
             f"{path}: not a readable {suffix[1:]} file ({_first_line(err)}); "
             "it may be truncated or of another format: export it again"
         ) from None
+    if frame.empty:
+        raise InputFileError(f"{path}: the table has no rows (a header only?); export it again")
+    return frame
+
+
+def _columns(path: Path, suffix: str) -> list[str] | None:
+    """The file's column names, or None if they cannot be read either."""
+    try:
+        if suffix == ".csv":
+            return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+        if suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.ParquetFile(path).schema_arrow.names)
+        import pyreadstat
+
+        _, meta = pyreadstat.read_sav(str(path), metadataonly=True)
+        return list(meta.column_names)
+    except Exception:  # the caller reports the original error
+        return None
 
 
 def _first_line(err: Exception) -> str:

@@ -585,8 +585,10 @@ def indicators_figure(
                           for aesthetic in ("colour", "shape", "fill", "size")})
     title = t["title_by_age" if breakdown == "age_group" else "title_by_location"]
 
-    # caption: per wave the n range over the indicators (respondents with an answer)
-    n_wave = table.groupby(["wave", "indicator"])["n"].sum().groupby("wave").agg(["min", "max"])
+    # caption: per wave the n range over the indicators (respondents with an answer in
+    # the cells drawn; a wave whose cells are all hidden is not listed)
+    drawn_n = shown.drop_duplicates(["wave", "indicator", *([breakdown] if breakdown else [])])
+    n_wave = drawn_n.groupby(["wave", "indicator"])["n"].sum().groupby("wave").agg(["min", "max"])
     all_waves = _wave_order(table["wave"])
     waves_text = "; ".join(
         f"{wave_label(w, language)} (n = {_n_text(n_wave.loc[w, 'min'], n_wave.loc[w, 'max'], language)})"  # noqa: E501

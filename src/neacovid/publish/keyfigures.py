@@ -29,6 +29,11 @@ COLUMNS = [
     "ci_low",
     "ci_high",
     "n",
+    "n_category",
+    "deff",
+    "df",
+    "level",
+    "ci_method",
     "within_ci",
 ]
 _DOMAIN = "_population"
@@ -125,6 +130,11 @@ def _row(figure, found) -> dict:
             "ci_low": np.nan,
             "ci_high": np.nan,
             "n": 0,
+            "n_category": 0,
+            "deff": np.nan,
+            "df": np.nan,
+            "level": np.nan,
+            "ci_method": "",
             "within_ci": None,  # not estimated: neither agrees nor disagrees
         }
     low, high = 100 * found["ci_low"], 100 * found["ci_high"]
@@ -134,5 +144,10 @@ def _row(figure, found) -> dict:
         "ci_low": low,
         "ci_high": high,
         "n": int(found["n"]),
+        "n_category": int(found["n_category"]),
+        "deff": found["deff"],
+        "df": found["df"],
+        "level": found["level"],
+        "ci_method": found["ci_method"],
         "within_ci": bool(low <= row["published"] <= high),
     }

@@ -19,6 +19,7 @@ import jinja2
 import pandas as pd
 import yaml
 
+from neacovid.publish.disclosure import DisclosureRules
 from neacovid.publish.words import format_number, format_percent, wave_label, words
 
 ALPHA = 0.05
@@ -107,7 +108,7 @@ def build_context(inputs: ReportInputs, language: str) -> dict:
     waves = [str(x) for x in config["data"]["waves"]]
     focus = str(config["report"]["focus_wave"])
     base = str(config["compare"]["base"])
-    rules = config["disclosure"]
+    rules = DisclosureRules.from_config(config["disclosure"])
     provenance = json.loads((results / "provenance.json").read_text(encoding="utf-8"))
     check = pd.read_csv(results / "output_check.csv")
 
@@ -129,8 +130,7 @@ def build_context(inputs: ReportInputs, language: str) -> dict:
         "subtitle": t["subtitle"].format(first=wave_label(waves[0], language),
                                          last=wave_label(waves[-1], language)),
         "synthetic": config["data"]["source"] == "synthetic",
-        "indicative_note": t["indicative_note"].format(
-            flag_n=w.num(rules["flag_n"]), max_rse=format_number(rules["max_rse"], language, 1)),
+        "indicative_note": t["indicative_note"].format(flag_n=w.num(rules.flag_n)),
         "headings": {k: v.format(base=base) for k, v in sections.items()},
     }
     context["key_figures"] = _key_figures(results, w) | {"figure": figure("key_figures")}
@@ -372,7 +372,7 @@ def _term_label(term: str, w: _Words) -> str:
 
 def _method(w: _Words, config: Mapping, check: pd.DataFrame) -> dict:
     spec = config["indicators"]
-    rules = config["disclosure"]
+    rules = DisclosureRules.from_config(config["disclosure"])
     t = w.t
     return {
         "definitions": [
@@ -390,11 +390,13 @@ def _method(w: _Words, config: Mapping, check: pd.DataFrame) -> dict:
             margins=_margins(w, config["design"].get("calibration") or []),
         ),
         "disclosure": t["disclosure_text"].format(
-            min_n=rules["min_n"], flag_n=rules["flag_n"],
-            max_rse=format_number(rules["max_rse"], w.language, 1),
-            round=w.num(rules["round_weighted_n"]),
+            min_n=rules.min_n, flag_n=rules.flag_n, min_df=rules.min_df,
+            max_ci_width=format_number(100 * rules.max_ci_width, w.language, 0),
+            relative=format_percent(rules.max_relative_width, w.language, 0),
+            round=w.num(rules.round_weighted_n), deff_decimals=rules.deff_decimals,
             suppressed=w.num((check["status"] == "suppressed").sum()),
             indicative=w.num((check["status"] == "indicative").sum()),
+            output_check=f"{config['results_dir']}/output_check.csv",
         ),
         "limits": [t["limits_synthetic"] if config["data"]["source"] == "synthetic"
                    else t["limits_real"], t["limits_common"]],
@@ -431,7 +433,8 @@ def _provenance(w: _Words, record: Mapping, config: Mapping) -> dict:
                  for i in record["inputs"]],
         "totals": t["prov_totals"].format(read=w.num(totals["rows_read"]),
                                           kept=w.num(totals["rows_kept"]),
-                                          excluded=w.num(totals["rows_excluded"])),
+                                          excluded=w.num(totals["rows_excluded"]),
+                                          audits=f"{config['results_dir']}/harmonized"),
         "code": t["prov_code"].format(version=record["packages"].get("neacovid"),
                                       commit=git["commit"] or t["prov_unknown"], clean=clean),
         "packages": sorted((k, v) for k, v in record["packages"].items() if v),

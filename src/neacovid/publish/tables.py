@@ -192,6 +192,7 @@ def chisq_table(
 
 # -- adjusted models -------------------------------------------------------------
 
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 FACTOR_TERM = re.compile(r"^C\((?P<var>[A-Za-z_][A-Za-z0-9_]*).*\)\[T\.(?P<level>.*)\]$")
 
 
@@ -206,13 +207,21 @@ def model_table(
     """Logistic regression of ``outcome`` on factor ``covariates`` (odds ratios).
 
     Every covariate enters as a factor; its reference level is the one in
-    ``references``, else the first sorted level. ``n`` per term: respondents
-    in the fit with that level (for the disclosure rules); the intercept's n
-    is the fit's.
+    ``references``, else the first sorted level. ``n`` and ``n_with`` per
+    term: respondents in the fit with that level, and those of them with the
+    outcome (for the disclosure rules); the intercept's are those of the least
+    safe reference level.
     """
     from neacovid.survey.models import logit
 
     references = dict(references or {})
+    for column in [outcome, *covariates]:
+        # Names only: a config value is never code in a formula.
+        if not NAME.fullmatch(str(column)) or column not in analysis.columns:
+            raise ConfigError(
+                f"models: {column!r} is not a column of the analysis data (names are letters, "
+                "digits and underscores); list column names in models.covariates/indicators"
+            )
 
     def factor(column: str) -> str:
         if column in references:
@@ -221,15 +230,29 @@ def model_table(
 
     formula = f"{outcome} ~ " + " + ".join(factor(c) for c in covariates)
     table = logit(analysis, design, formula, level=level)
-    complete = analysis[[outcome, *covariates]].notna().all(axis=1)
-    counts = {c: analysis.loc[complete, c].astype(str).value_counts() for c in covariates}
+    fitted = analysis.loc[analysis[[outcome, *covariates]].notna().all(axis=1)]
+    positive = fitted[outcome].astype(float) == 1
+    # Respondents in the fit per factor level, and those of them with the outcome:
+    # the disclosure rules need both for every level a term shows.
+    n_level = {c: fitted[c].astype(str).value_counts() for c in covariates}
+    n_with = {c: fitted.loc[positive, c].astype(str).value_counts() for c in covariates}
 
-    def term_n(term: str) -> int:
+    def term_counts(term: str) -> tuple[int, int]:
         match = FACTOR_TERM.match(term)
-        if match is None:
-            return int(complete.sum())
-        return int(counts[match["var"]].get(match["level"], 0))
+        if match is not None:
+            var, value = match["var"], match["level"]
+            return int(n_level[var].get(value, 0)), int(n_with[var].get(value, 0))
+        # The intercept is the reference levels' odds: its counts are those of the
+        # reference level that is least safe.
+        levels = []
+        for c in covariates:
+            ref = str(references.get(c, sorted(n_level[c].index)[0]))
+            n, k = int(n_level[c].get(ref, 0)), int(n_with[c].get(ref, 0))
+            levels.append((min(k, n - k), n, k))
+        return min(levels)[1:] if levels else (len(fitted), int(positive.sum()))
 
     table.insert(0, "indicator", outcome)
-    table["n"] = table["term"].map(term_n)
+    counts = [term_counts(t) for t in table["term"]]
+    table["n"] = [n for n, _ in counts]
+    table["n_with"] = [k for _, k in counts]
     return table

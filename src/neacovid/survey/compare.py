@@ -48,7 +48,7 @@ from scipy import stats
 from neacovid.errors import DataError
 from neacovid.survey.ci import check_level, t_quantile
 from neacovid.survey.design import BoundDesign, Design, as_bound
-from neacovid.survey.estimate import domain_index, require_columns
+from neacovid.survey.estimate import T_INTERVAL, domain_index, require_columns
 from neacovid.survey.multitest import holm
 from neacovid.survey.taylor import covariance_matrix, domain_covariance, domain_variance
 
@@ -62,9 +62,17 @@ TEST_COLUMNS = [
     "df",
     "se_independent",
 ]
-# Columns after the by columns (and, for changes, the ``over`` column).
-CHANGE_COLUMNS = ["base", "estimate", "base_estimate", *TEST_COLUMNS, "n", "base_n"]
-CONTRAST_COLUMNS = ["a", "b", "estimate_a", "estimate_b", *TEST_COLUMNS, "n_a", "n_b"]
+# Columns after the by columns (and, for changes, the ``over`` column). ``n_with``
+# and friends count the respondents with the outcome (value 1) of a 0/1 variable;
+# they are empty for other numbers. The disclosure rules need them.
+CHANGE_COLUMNS = [
+    "base", "estimate", "base_estimate", *TEST_COLUMNS, "n", "base_n", "n_with", "base_n_with",
+    "level", "ci_method",
+]
+CONTRAST_COLUMNS = [
+    "a", "b", "estimate_a", "estimate_b", *TEST_COLUMNS, "n_a", "n_b", "n_with_a", "n_with_b",
+    "level", "ci_method",
+]
 
 
 # --------------------------------------------------------------------------- API
@@ -126,6 +134,10 @@ def changes(
         out[c] = getattr(res, c)
     out["n"] = res.n_left
     out["base_n"] = res.n_right
+    out["n_with"] = res.with_left
+    out["base_n_with"] = res.with_right
+    out["level"] = level
+    out["ci_method"] = T_INTERVAL
     return out
 
 
@@ -189,6 +201,10 @@ def contrast(
         out[c] = getattr(res, c)
     out["n_a"] = res.n_left
     out["n_b"] = res.n_right
+    out["n_with_a"] = res.with_left
+    out["n_with_b"] = res.with_right
+    out["level"] = level
+    out["ci_method"] = T_INTERVAL
     return out
 
 
@@ -309,6 +325,8 @@ class _Differences:
     se_independent: np.ndarray
     n_left: np.ndarray
     n_right: np.ndarray
+    with_left: np.ndarray  # respondents with value 1 (a 0/1 outcome), else NaN
+    with_right: np.ndarray
 
 
 def _differences(
@@ -326,6 +344,10 @@ def _differences(
     w = bound.weights[rows]
     xr = x[rows]
     n = np.bincount(d, minlength=n_dom)
+    if np.isin(xr, (0.0, 1.0)).all():
+        ones = np.bincount(d, xr == 1, minlength=n_dom).astype(np.float64)
+    else:
+        ones = np.full(n_dom, np.nan)
     weighted_n = np.bincount(d, w, minlength=n_dom)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.bincount(d, w * xr, minlength=n_dom) / weighted_n
@@ -374,6 +396,8 @@ def _differences(
         se_independent=se_independent,
         n_left=n[left],
         n_right=n[right],
+        with_left=ones[left],
+        with_right=ones[right],
     )
 
 

@@ -19,6 +19,8 @@ from neacovid.errors import DataError, DesignError, LonelyPSUError
 from neacovid.survey.calibration import Calibration, parse_terms
 
 LONELY_PSU_OPTIONS = ("fail", "remove", "certainty", "adjust", "average")
+# A weight is a number of persons; beyond this its squares and sums lose all precision.
+MAX_WEIGHT = 1e12
 
 # R survey treats a stratum whose sampling fraction is (almost) 1 as
 # self-representing: it contributes no variance.
@@ -274,6 +276,11 @@ def check_weights(col: pd.Series, name: str) -> np.ndarray:
         )
     if not np.isfinite(w).all():
         raise DataError(f"weight column {name!r} has infinite values; fix the weights")
+    if len(w) and w.max() > MAX_WEIGHT:
+        raise DataError(
+            f"weight column {name!r} has values above {MAX_WEIGHT:g} (largest {w.max():g}): "
+            "no respondent stands for that many persons; give the sampling weights"
+        )
     n_bad = int((w <= 0).sum())
     if n_bad:
         raise DataError(

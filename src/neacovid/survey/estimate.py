@@ -32,11 +32,18 @@ SHARE_COLUMNS = [
     "ci_low",
     "ci_high",
     "n",
+    "n_category",
     "weighted_n",
     "deff",
     "df",
+    "level",
+    "ci_method",
 ]
-MEAN_COLUMNS = ["estimate", "se", "ci_low", "ci_high", "n", "weighted_n", "deff", "df"]
+MEAN_COLUMNS = [
+    "estimate", "se", "ci_low", "ci_high", "n", "weighted_n", "deff", "df", "level", "ci_method"
+]
+# The interval of a mean or a difference: estimate -/+ t(df) * se.
+T_INTERVAL = "t"
 
 
 def shares(
@@ -52,6 +59,9 @@ def shares(
     ``var`` may be binary (0/1), categorical (strings, pandas categories) or
     labelled codes; every category gets a row and the categories of a domain
     sum to 1. ``ci`` is a ``svyciprop`` method (see `neacovid.survey.ci.CI_METHODS`).
+    ``n`` counts the domain's respondents with a value, ``n_category`` those in
+    the category (the disclosure rules need both); ``level`` and ``ci_method``
+    say what the interval is.
     """
     check_level(level)
     bound = as_bound(design, data)
@@ -68,6 +78,7 @@ def shares(
     n_dom = domains.count
 
     n = np.bincount(dom, minlength=n_dom)
+    n_category = np.bincount(dom * k + cat, minlength=n_dom * k)
     weighted_n = np.bincount(dom, w, minlength=n_dom)
     cat_total = np.bincount(dom * k + cat, w, minlength=n_dom * k).reshape(n_dom, k)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -105,9 +116,12 @@ def shares(
     out["ci_low"] = low
     out["ci_high"] = high
     out["n"] = rep_n
+    out["n_category"] = n_category
     out["weighted_n"] = np.repeat(weighted_n, k)
     out["deff"] = deff.ravel()
     out["df"] = rep_df
+    out["level"] = level
+    out["ci_method"] = ci
     return _blank_empty(out)
 
 
@@ -128,6 +142,11 @@ def means(
             f"column {var!r} is not numeric; means need numbers (use shares for categories)"
         )
     x = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    if np.isinf(x).any():
+        raise DataError(
+            f"column {var!r} has {int(np.isinf(x).sum())} infinite value(s); set them to "
+            "missing or fix them"
+        )
     domains = domain_index(data, by)
     member = ~np.isnan(x) & (domains.code >= 0)
     rows = np.flatnonzero(member)
@@ -158,6 +177,8 @@ def means(
     out["weighted_n"] = weighted_n
     out["deff"] = _deff(var_[:, None], population_var[:, None], n, weighted_n)[:, 0]
     out["df"] = dv.df
+    out["level"] = level
+    out["ci_method"] = T_INTERVAL
     return _blank_empty(out)
 
 

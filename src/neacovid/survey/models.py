@@ -74,7 +74,11 @@ MODEL_COLUMNS = [
     "p_value",
     "p_holm",
     "df",
+    "level",
+    "ci_method",
 ]
+# The interval of a coefficient: estimate -/+ t(df) * se on the log-odds scale.
+WALD_T = "Wald t (log-odds)"
 
 MAX_ITERATIONS = 50
 # Newton step (relative to 1 + |beta|) below which the next iterate is taken
@@ -118,8 +122,9 @@ def logit(
 
     Returns one row per coefficient, in the order of the model-matrix columns,
     with the columns of `MODEL_COLUMNS`. ``attrs`` carries ``formula``,
-    ``n`` (rows in the fit), ``n_dropped`` (rows left out for missing values)
-    and ``iterations``.
+    ``outcome``, ``rows`` (positions of the rows in the fit), ``n`` (rows in
+    the fit), ``n_dropped`` (rows left out for missing values) and
+    ``iterations``.
 
     Raises DataError (unknown column, bad formula or outcome), ModelError
     (aliased terms), SeparationError, ConvergenceError.
@@ -165,11 +170,15 @@ def logit(
             "p_value": p_value,
             "p_holm": p_holm,
             "df": np.full(k, df),
+            "level": level,
+            "ci_method": WALD_T,
         },
         columns=MODEL_COLUMNS,
     )
     out.attrs.update(
         formula=formula,
+        outcome=md.outcome,
+        rows=md.rows,
         n=len(md.rows),
         n_dropped=len(data) - len(md.rows),
         iterations=fit.iterations,
@@ -232,6 +241,12 @@ def _model_data(data: pd.DataFrame, formula: str) -> _ModelData:
     y = _outcome(lhs, outcome)
     X = rhs.to_numpy(dtype=np.float64)
     names = [str(c) for c in rhs.columns]
+    bad = ~np.isfinite(X).all(axis=0)
+    if bad.any():
+        raise DataError(
+            f"model term {names[int(np.flatnonzero(bad)[0])]!r} of {formula!r} has infinite "
+            "values; set them to missing or transform the variable"
+        )
     if X.shape[1] == 0:
         raise DataError(f"formula {formula!r} has no terms to estimate")
     if len(rows) <= X.shape[1]:

@@ -42,6 +42,8 @@ TRANSITION_COLUMNS = [
     "weighted_n",
     "deff",
     "df",
+    "level",
+    "ci_method",
 ]
 LINKAGE_STATUSES = ("used", "missing_from", "missing_to", "only_from", "only_to")
 
