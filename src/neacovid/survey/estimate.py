@@ -8,6 +8,11 @@ Domains never filter rows away: every domain is estimated on the full design
 (R ``subset()`` semantics); rows whose analysis variable is missing are simply
 not domain members. A domain without members is a row with ``n = 0`` and
 missing numbers.
+
+``subset=`` (a pandas expression such as ``"stype == 'E'"``, or a boolean
+mask) is R's ``subset(design, expr)``: rows outside it stay in the design
+(their PSUs and strata count for the variance) but belong to no domain. The
+domains of ``by`` are then those that occur among the subset's rows.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ def shares(
     by: str | list[str] | None = None,
     ci: str = "logit",
     level: float = 0.95,
+    subset: str | np.ndarray | pd.Series | None = None,
 ) -> pd.DataFrame:
     """Weighted share of each category of ``var`` per domain of ``by``.
 
@@ -57,7 +63,7 @@ def shares(
     bound = as_bound(design, data)
     require_columns(data, [var])
     codes, categories = _category_codes(data[var], var)
-    domains = domain_index(data, by)
+    domains = domain_index(data, by, subset)
     k = len(categories)
 
     member = (codes >= 0) & (domains.code >= 0)
@@ -117,18 +123,13 @@ def means(
     var: str,
     by: str | list[str] | None = None,
     level: float = 0.95,
+    subset: str | np.ndarray | pd.Series | None = None,
 ) -> pd.DataFrame:
     """Weighted mean of a numeric ``var`` per domain of ``by``, t-based CI."""
     check_level(level)
     bound = as_bound(design, data)
-    require_columns(data, [var])
-    col = data[var]
-    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-        raise DataError(
-            f"column {var!r} is not numeric; means need numbers (use shares for categories)"
-        )
-    x = col.to_numpy(dtype=np.float64, na_value=np.nan)
-    domains = domain_index(data, by)
+    x = numeric_column(data, var, "means need numbers (use shares for categories)")
+    domains = domain_index(data, by, subset)
     member = ~np.isnan(x) & (domains.code >= 0)
     rows = np.flatnonzero(member)
     dom = domains.code[rows]
@@ -168,6 +169,15 @@ def category_label(value) -> str:
     return str(value)
 
 
+def numeric_column(data: pd.DataFrame, var: str, why: str) -> np.ndarray:
+    """Column ``var`` as float64 with NaN where missing, or a DataError saying ``why``."""
+    require_columns(data, [var])
+    col = data[var]
+    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        raise DataError(f"column {var!r} is not numeric; {why}")
+    return col.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def require_columns(data: pd.DataFrame, columns: list[str]) -> None:
     for c in columns:
         if c not in data.columns:
@@ -203,15 +213,22 @@ class DomainIndex:
         return self.labels.loc[self.labels.index.repeat(repeat)].reset_index(drop=True)
 
 
-def domain_index(data: pd.DataFrame, by: str | list[str] | None) -> DomainIndex:
+def domain_index(
+    data: pd.DataFrame,
+    by: str | list[str] | None,
+    subset: str | np.ndarray | pd.Series | None = None,
+) -> DomainIndex:
     """Domains are the combinations of ``by`` values that occur, sorted.
 
     Factorising each column and combining the codes is several times faster
     than a pandas groupby on large frames. Rows with a missing ``by`` value
-    belong to no domain (as in R's svyby).
+    belong to no domain (as in R's svyby), and so do rows outside ``subset``
+    (see `subset_rows`); the domains are those that occur in the subset.
     """
+    outside = np.zeros(len(data), dtype=bool) if subset is None else ~subset_rows(data, subset)
     if by is None or by == [] or by == "":
-        return DomainIndex(np.zeros(len(data), dtype=np.intp), pd.DataFrame(index=[0]), 1)
+        code = np.where(outside, -1, 0).astype(np.intp)
+        return DomainIndex(code, pd.DataFrame(index=[0]), 1)
     by = [by] if isinstance(by, str) else list(by)
     require_columns(data, by)
     codes, uniques = [], []
@@ -220,7 +237,7 @@ def domain_index(data: pd.DataFrame, by: str | list[str] | None) -> DomainIndex:
         codes.append(code)
         uniques.append(values)
     sizes = tuple(max(len(u), 1) for u in uniques)
-    missing = np.zeros(len(data), dtype=bool)
+    missing = outside
     for code in codes:
         missing |= code < 0
     combined = np.ravel_multi_index([np.where(missing, 0, c) for c in codes], sizes)
@@ -232,6 +249,52 @@ def domain_index(data: pd.DataFrame, by: str | list[str] | None) -> DomainIndex:
         {c: values.take(part) for c, values, part in zip(by, uniques, parts, strict=True)}
     )
     return DomainIndex(code, labels, len(labels))
+
+
+def subset_rows(data: pd.DataFrame, subset: str | np.ndarray | pd.Series) -> np.ndarray:
+    """The rows of R's ``subset(design, expr)``, as a boolean mask of ``data``'s rows.
+
+    ``subset`` is a pandas expression over the columns (``DataFrame.eval``
+    with the python engine, e.g. ``"stype == 'E' and meals > 50"``) or a
+    boolean mask of one value per row. A missing result (a comparison with
+    pandas' ``NA``) is outside the subset, as R's ``subset()`` treats ``NA``.
+    """
+    if isinstance(subset, str):
+        what = f"subset {subset!r}"
+        try:
+            result = data.eval(subset, engine="python")
+        except Exception as error:  # any error of the user's expression: one line naming it
+            reason = " ".join(str(error).split()) or type(error).__name__
+            raise DataError(
+                f"cannot evaluate {what}: {reason}; write a pandas expression over the "
+                "columns, e.g. \"stype == 'E' and meals > 50\""
+            ) from None
+    else:
+        what = "the subset mask"
+        result = subset
+    if isinstance(result, bool | np.bool_):  # e.g. "True": every row
+        return np.full(len(data), bool(result))
+    if isinstance(result, pd.DataFrame):  # an assignment such as "x = 1"
+        raise DataError(f"{what} is an assignment, not a condition; write e.g. \"stype == 'E'\"")
+    values = pd.Series(result.to_numpy() if isinstance(result, pd.Series) else np.asarray(result))
+    if values.ndim != 1 or len(values) != len(data):
+        raise DataError(
+            f"{what} has {len(values)} value(s) but the data has {len(data)} rows; "
+            "give one true/false value per row"
+        )
+    logical = pd.api.types.is_bool_dtype(values.dtype)
+    if not logical and values.dtype == object:
+        known = values.dropna()
+        logical = known.map(type).isin([bool, np.bool_]).all()
+    if not logical:
+        known = values.dropna()
+        example = known.iloc[0] if len(known) else None
+        example = example.item() if isinstance(example, np.generic) else example
+        raise DataError(
+            f"{what} is not true/false (dtype {values.dtype}, e.g. {example!r}); write a "
+            "condition such as \"stype == 'E'\""
+        )
+    return values.fillna(False).to_numpy(dtype=bool)
 
 
 def _deff(variance, unit_var, n, weighted_n):
