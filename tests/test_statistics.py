@@ -1,5 +1,5 @@
-"""Subsets against R survey 4.1.1 (tests/reference/stats_reference.R), and their
-invariants (hypothesis).
+"""Quantiles, ratios and subsets against R survey 4.1.1
+(tests/reference/stats_reference.R), and their invariants (hypothesis).
 
 Tolerances (issue): estimate 1e-8 absolute, SE 1e-6 relative, CI limits 1e-6
 absolute, df exact.
@@ -16,9 +16,20 @@ from reference_data import design_from_row, read_data, read_reference
 
 from neacovid.errors import DataError
 from neacovid.survey.design import Design
-from neacovid.survey.estimate import means, shares, subset_rows
+from neacovid.survey.estimate import (
+    QUANTILE_COLUMNS,
+    RATIO_COLUMNS,
+    means,
+    quantiles,
+    ratios,
+    shares,
+    subset_rows,
+)
 
-TEXT = ["var", "by", "subset", "domain", "category", "statistic"]
+TEXT = ["var", "by", "subset", "domain", "category", "numerator", "denominator", "statistic"]
+PROBS = [0.1, 0.25, 0.5, 0.75, 0.9]
+QUANTILES = read_reference("stats_quantiles.csv", TEXT)
+RATIOS = read_reference("stats_ratios.csv", TEXT)
 SUBSETS = read_reference("stats_subsets.csv", TEXT)
 
 
@@ -47,6 +58,81 @@ def _assert_r_numbers(got: pd.DataFrame, expected: pd.DataFrame, columns=("ci_lo
     np.testing.assert_allclose(got["se"], expected["se"], rtol=1e-6, atol=0)
     for c in columns:
         np.testing.assert_allclose(got[c], expected[c], rtol=0, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- quantiles
+
+
+@pytest.mark.parametrize("expected", _cases(QUANTILES))
+def test_quantiles_equal_r_svyquantile(expected):
+    first = expected.iloc[0]
+    options = _options(first)
+    data = read_data(first.data)
+    got = quantiles(data, design_from_row(first), first["var"], PROBS, **options)
+    assert list(got.columns) == [*(options["by"] or []), *QUANTILE_COLUMNS]
+    got = _with_domain(got, options["by"])
+    merged = expected.merge(got, on=["domain", "quantile"], suffixes=("_r", ""), validate="1:1")
+    assert len(merged) == len(expected) == len(got)
+    np.testing.assert_allclose(merged["weighted_n"], merged["weighted_n_r"], rtol=1e-12)
+
+    # Where the estimate is the domain's largest value, every row is at or below
+    # it: the share is 1 with no variance and its upper limit is 1, i.e. the
+    # largest value. R computes that share as a sum of w_i / W, which rounds to
+    # 1, 1 + 2e-16 or 1 - 1e-16, and reports a NaN upper limit (and SE) when
+    # the noise lands above 1. We give the largest value.
+    x = data[first["var"]]
+    key = data[options["by"]].astype(str).agg("|".join, axis=1) if options["by"] else ""
+    largest = merged["domain"].map(x.groupby(key).max()) if options["by"] else x.max()
+    at_max = (merged["estimate"] == largest) & merged["ci_high_r"].isna()
+    assert (merged.loc[at_max, "ci_high"] == merged.loc[at_max, "estimate"]).all()
+    for c in ("se", "ci_high"):
+        merged.loc[at_max, f"{c}_r"] = merged.loc[at_max, c]
+
+    renamed = {f"{c}_r": c for c in ("estimate", "se", "ci_low", "ci_high", "n", "df")}
+    _assert_r_numbers(merged, merged[list(renamed)].rename(columns=renamed))
+
+
+def test_quantile_rule_edges_are_r_s():
+    """R's qrule_math at exact boundaries (long double partial sums) and below the
+    first weight (x[2], not x[1]); both are in the reference as well."""
+    data = read_data("quantile_rule")
+    median = quantiles(data, Design("w"), "x", 0.5)["estimate"].iloc[0]
+    assert median == 10  # a float64 cumsum of ten 0.1 is below 1 and would give 11
+    low = quantiles(data, Design("w_first"), "x", [0.1, 0.25])["estimate"].tolist()
+    assert low == [2, 2]  # the first value holds 5/24 of the weight; R returns x[2]
+
+
+def test_quantiles_of_an_empty_domain_and_bad_probabilities():
+    data = read_data("apistrat").assign(y=lambda d: d["meals"].where(d["stype"] != "H"))
+    design = Design("pw", strata="stype", fpc="fpc")
+    got = quantiles(data, design, "y", [0.5], by="stype")
+    empty = got[got["stype"] == "H"].iloc[0]
+    assert empty["n"] == 0 and empty[["estimate", "se", "ci_low", "ci_high", "df"]].isna().all()
+    for probs in ([], [1.5], ["half"], [[0.5]]):
+        with pytest.raises(DataError, match="between 0 and 1"):
+            quantiles(data, design, "meals", probs)
+    with pytest.raises(DataError, match="'stype' is not numeric"):
+        quantiles(data, design, "stype", [0.5])
+
+
+# --------------------------------------------------------------------------- ratios
+
+
+@pytest.mark.parametrize("expected", _cases(RATIOS))
+def test_ratios_equal_r_svyratio(expected):
+    first = expected.iloc[0]
+    options = _options(first)
+    got = ratios(read_data(first.data), design_from_row(first), first.numerator,
+                 first.denominator, **options)
+    assert list(got.columns) == [*(options["by"] or []), *RATIO_COLUMNS]
+    got = _with_domain(got, options["by"]).reset_index(drop=True)
+    expected = expected.reset_index(drop=True)
+    assert got["domain"].tolist() == expected["domain"].tolist()
+    np.testing.assert_allclose(got["weighted_n"], expected["weighted_n"], rtol=1e-12)
+    # A zero denominator total: R gives Inf and NaN, we give no numbers.
+    no_ratio = ~np.isfinite(expected["estimate"])
+    assert got.loc[no_ratio, ["estimate", "se", "ci_low", "ci_high"]].isna().all().all()
+    _assert_r_numbers(got[~no_ratio], expected[~no_ratio])
 
 
 # --------------------------------------------------------------------------- subsets
@@ -119,8 +205,17 @@ def test_subset_keeps_the_design():
 
 
 def test_reference_covers_the_issue():
+    assert set(QUANTILES["quantile"]) == set(PROBS)
+    designs = {(r.strata != "", r.psu != "", r.fpc != "", r.calibration != "")
+               for r in QUANTILES.itertuples()}
+    assert {(True, False, True, False), (True, False, False, False), (False, True, True, False),
+            (False, True, False, False), (True, False, True, True)} <= designs
+    assert (QUANTILES["by"] == "awards").any() and (QUANTILES["var"] == "meals").any()
+    assert QUANTILES["ci_low"].isna().any()  # R's NaN limits are exercised
+    assert (QUANTILES["subset"] != "").any() and (RATIOS["subset"] != "").any()
+    assert (~np.isfinite(RATIOS["estimate"])).any()  # a zero denominator
     assert set(SUBSETS["statistic"]) == {"mean", "share"}
-    assert (SUBSETS["calibration"] != "").any() and (SUBSETS["psu"] != "").any()
+    assert (SUBSETS["calibration"] != "").any()
 
 
 # --------------------------------------------------------------------------- invariants
@@ -151,6 +246,19 @@ def _same(a: pd.DataFrame, b: pd.DataFrame, columns) -> None:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(samples, CALIBRATIONS)
+def test_the_median_interval_contains_the_estimate(sample, calibration):
+    data = _sample(sample)
+    design = Design("w", strata="h", lonely_psu="certainty", calibration=calibration)
+    got = quantiles(data, design, "y", [0.25, 0.5, 0.75])
+    low = got["ci_low"].fillna(-np.inf)
+    high = got["ci_high"].fillna(np.inf)
+    assert ((low <= got["estimate"]) & (got["estimate"] <= high)).all()
+    assert got["estimate"].is_monotonic_increasing
+    assert got["estimate"].isin(data["y"]).all()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(samples, CALIBRATIONS)
 def test_a_subset_is_the_domain_of_its_indicator(sample, calibration):
     data = _sample(sample)
     if not data["inside"].any():
@@ -160,6 +268,8 @@ def test_a_subset_is_the_domain_of_its_indicator(sample, calibration):
     for estimate in (
         lambda **kw: means(data, design, "y", **kw),
         lambda **kw: shares(data, design, "inside", **kw),
+        lambda **kw: quantiles(data, design, "y", [0.25, 0.5], **kw),
+        lambda **kw: ratios(data, design, "y", "x", **kw),
     ):
         subset = estimate(subset="inside")
         domain = estimate(by="inside")
@@ -169,3 +279,13 @@ def test_a_subset_is_the_domain_of_its_indicator(sample, calibration):
             subset = subset.assign(category=subset["category"].astype(bool))
             subset, domain = subset[subset["category"]], domain[domain["category"]]
         _same(subset, domain, columns)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(samples, CALIBRATIONS)
+def test_ratio_to_one_is_the_mean(sample, calibration):
+    data = _sample(sample)
+    design = Design("w", strata="h", lonely_psu="certainty", calibration=calibration)
+    mean = means(data, design, "y", by="h")
+    _same(ratios(data, design, "y", "one", by="h"), mean,
+          ["estimate", "se", "ci_low", "ci_high", "n", "weighted_n", "df"])

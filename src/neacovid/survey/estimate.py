@@ -1,8 +1,11 @@
-"""Design-based weighted shares and means by domain (R: svyby + svyciprop / svymean).
+"""Design-based estimates by domain: shares, means, quantiles and ratios (R: svyby
+with svyciprop, svymean, svyquantile, svyratio).
 
-Both estimators return a tidy frame, one row per domain (x category): the
-``by`` columns, [``category``], ``estimate``, ``se``, ``ci_low``, ``ci_high``,
-``n``, ``weighted_n``, ``deff``, ``df``.
+Every estimator returns a tidy frame, one row per domain (x category or
+quantile): the ``by`` columns, [``category`` | ``quantile``], ``estimate``,
+``se``, ``ci_low``, ``ci_high``, ``n``, ``weighted_n``, [``deff``], ``df``.
+Intervals are Student t with the domain's df (PSUs minus strata with domain
+members), as ``svyciprop`` uses; ``df`` is that number.
 
 Domains never filter rows away: every domain is estimated on the full design
 (R ``subset()`` semantics); rows whose analysis variable is missing are simply
@@ -26,6 +29,7 @@ from scipy import special
 from neacovid.errors import DataError
 from neacovid.survey.ci import ProfileInputs, check_level, proportion_ci, t_quantile
 from neacovid.survey.design import BoundDesign, Design, as_bound
+from neacovid.survey.quantile import SortedValues
 from neacovid.survey.taylor import domain_variance
 
 MAX_CATEGORIES = 50
@@ -42,6 +46,8 @@ SHARE_COLUMNS = [
     "df",
 ]
 MEAN_COLUMNS = ["estimate", "se", "ci_low", "ci_high", "n", "weighted_n", "deff", "df"]
+QUANTILE_COLUMNS = ["quantile", "estimate", "se", "ci_low", "ci_high", "n", "weighted_n", "df"]
+RATIO_COLUMNS = ["estimate", "se", "ci_low", "ci_high", "n", "weighted_n", "df"]
 
 
 def shares(
@@ -160,6 +166,158 @@ def means(
     out["deff"] = _deff(var_[:, None], population_var[:, None], n, weighted_n)[:, 0]
     out["df"] = dv.df
     return _blank_empty(out)
+
+
+def quantiles(
+    data: pd.DataFrame,
+    design: Design | BoundDesign,
+    var: str,
+    probs: float | list[float],
+    by: str | list[str] | None = None,
+    level: float = 0.95,
+    subset: str | np.ndarray | pd.Series | None = None,
+) -> pd.DataFrame:
+    """Weighted quantiles of a numeric ``var`` per domain of ``by``, as R survey 4.x's
+    ``svyquantile(~var, design, probs, ci = TRUE)`` with its defaults.
+
+    The estimate is R's ``qrule = "math"`` (`neacovid.survey.quantile`). The
+    interval is Woodruff's (``interval.type = "mean"``): the share of the
+    domain at or below the estimate gets a t interval with the domain's df
+    and its design-based SE, and its limits are mapped back through the same
+    rule. A limit of that share below 0 or above 1 gives a missing limit (R:
+    NaN). ``se`` is R's: the interval's width over 2 t.
+
+    One difference from R: when the estimate is the domain's largest value,
+    the share at or below it is 1 with no variance, and the upper limit is
+    that largest value. R sums the share as w_i / W, which rounds to just
+    above 1 about a third of the time, and then reports a missing upper limit
+    and SE; that is rounding noise, which is not reproduced.
+
+    One row per domain and element of ``probs``: the ``by`` columns,
+    ``quantile`` (the p), ``estimate``, ``se``, ``ci_low``, ``ci_high``,
+    ``n``, ``weighted_n``, ``df``.
+    """
+    check_level(level)
+    probs = _probabilities(probs)
+    bound = as_bound(design, data)
+    x = numeric_column(data, var, "quantiles need numbers")
+    domains = domain_index(data, by, subset)
+    rows = np.flatnonzero(~np.isnan(x) & (domains.code >= 0))
+    dom = domains.code[rows]
+    w = bound.weights[rows]
+    xr = x[rows]
+    n_dom, k = domains.count, len(probs)
+
+    n = np.bincount(dom, minlength=n_dom)
+    weighted_n = np.bincount(dom, w, minlength=n_dom)
+    order = np.argsort(dom, kind="stable")
+    bounds = np.searchsorted(dom[order], np.arange(n_dom + 1))
+    sorted_domains = [
+        SortedValues.of(xr[order[a:b]], w[order[a:b]])
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+    estimate = np.array([values.quantile(probs) for values in sorted_domains]).reshape(n_dom, k)
+
+    # Woodruff: the share at or below each estimate, with its domain variance.
+    # Its numerator sums the same weights in the same order as weighted_n, so
+    # the share at the domain's largest value is exactly 1 (see the docstring).
+    below = xr[:, None] <= estimate[dom]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.column_stack(
+            [np.bincount(dom, w * below[:, j], minlength=n_dom) for j in range(k)]
+        ) / weighted_n[:, None]
+        influence = (w / weighted_n[dom])[:, None] * (below - share[dom])
+    dv = domain_variance(bound, rows, dom, influence, n_dom)
+    t = t_quantile(level, dv.df)[:, None]
+    with np.errstate(invalid="ignore"):
+        half = t * np.sqrt(dv.variance)
+        share_low = np.where(share - half < 0, np.nan, share - half)
+        share_high = np.where(share + half > 1, np.nan, share + half)
+    ci_low = np.array([v.quantile(p) for v, p in zip(sorted_domains, share_low, strict=True)])
+    ci_high = np.array([v.quantile(p) for v, p in zip(sorted_domains, share_high, strict=True)])
+
+    out = domains.frame(repeat=k)
+    out["quantile"] = np.tile(probs, n_dom)
+    out["estimate"] = estimate.ravel()
+    with np.errstate(invalid="ignore"):
+        out["se"] = ((ci_high - ci_low) / (2 * t)).ravel()
+    out["ci_low"] = ci_low.reshape(n_dom, k).ravel()
+    out["ci_high"] = ci_high.reshape(n_dom, k).ravel()
+    out["n"] = np.repeat(n, k)
+    out["weighted_n"] = np.repeat(weighted_n, k)
+    out["df"] = np.repeat(dv.df, k)
+    return _blank_empty(out)
+
+
+def ratios(
+    data: pd.DataFrame,
+    design: Design | BoundDesign,
+    numerator: str,
+    denominator: str,
+    by: str | list[str] | None = None,
+    level: float = 0.95,
+    subset: str | np.ndarray | pd.Series | None = None,
+) -> pd.DataFrame:
+    """Ratio of the weighted totals of ``numerator`` and ``denominator`` per domain of
+    ``by`` (R: ``svyratio(~numerator, ~denominator, design, na.rm = TRUE)``).
+
+    The SE is Taylor's, with influence values w (y - R x) / X for the
+    domain's total X of the denominator; the interval is t with the domain's
+    df (R's ``confint.svyratio`` uses the normal unless given ``df``). A row
+    missing either variable is not in the domain. A domain whose denominator
+    total is 0 has no ratio: its numbers are missing.
+
+    One row per domain: the ``by`` columns, ``estimate``, ``se``, ``ci_low``,
+    ``ci_high``, ``n``, ``weighted_n``, ``df``.
+    """
+    check_level(level)
+    bound = as_bound(design, data)
+    y = numeric_column(data, numerator, "a ratio needs numbers")
+    x = numeric_column(data, denominator, "a ratio needs numbers")
+    domains = domain_index(data, by, subset)
+    rows = np.flatnonzero(~np.isnan(y) & ~np.isnan(x) & (domains.code >= 0))
+    dom = domains.code[rows]
+    w = bound.weights[rows]
+    yr, xr = y[rows], x[rows]
+    n_dom = domains.count
+
+    n = np.bincount(dom, minlength=n_dom)
+    weighted_n = np.bincount(dom, w, minlength=n_dom)
+    total_x = np.bincount(dom, w * xr, minlength=n_dom)
+    no_ratio = total_x == 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.bincount(dom, w * yr, minlength=n_dom) / total_x
+    # A domain without a ratio contributes nothing (its numbers are blanked).
+    safe_x = np.where(no_ratio, 1.0, total_x)
+    influence = w * (yr - np.where(no_ratio, 0.0, ratio)[dom] * xr) / safe_x[dom]
+    dv = domain_variance(bound, rows, dom, influence, n_dom)
+    se = np.sqrt(dv.variance[:, 0])
+    t = t_quantile(level, dv.df)
+
+    out = domains.frame(repeat=1)
+    out["estimate"] = ratio
+    out["se"] = se
+    out["ci_low"] = ratio - t * se
+    out["ci_high"] = ratio + t * se
+    out["n"] = n
+    out["weighted_n"] = weighted_n
+    out["df"] = dv.df
+    out.loc[no_ratio, ["estimate", "se", "ci_low", "ci_high"]] = np.nan
+    return _blank_empty(out)
+
+
+def _probabilities(probs) -> np.ndarray:
+    values = np.atleast_1d(np.asarray(probs, dtype=object))
+    try:
+        p = values.astype(np.float64)
+    except (TypeError, ValueError):
+        p = np.array([np.nan])
+    if len(p) == 0 or not np.all((p >= 0) & (p <= 1)) or values.ndim != 1:
+        raise DataError(
+            f"quantile probabilities {list(values)!r} must be numbers between 0 and 1, "
+            "e.g. [0.25, 0.5, 0.75]"
+        )
+    return p
 
 
 def category_label(value) -> str:
@@ -380,6 +538,6 @@ def _profile_inputs(w, dom, cat, p, weighted_n, n, rows_fitted, n_dom, k) -> Pro
 def _blank_empty(out: pd.DataFrame) -> pd.DataFrame:
     empty = out["n"] == 0
     if empty.any():
-        cols = ["estimate", "se", "ci_low", "ci_high", "deff", "df"]
+        cols = [c for c in ("estimate", "se", "ci_low", "ci_high", "deff", "df") if c in out]
         out.loc[empty, cols] = np.nan
     return out
