@@ -1,4 +1,4 @@
-"""Quantiles, ratios and subsets against R survey 4.1.1
+"""Quantiles, ratios, subsets and linear models against R survey 4.1.1
 (tests/reference/stats_reference.R), and their invariants (hypothesis).
 
 Tolerances (issue): estimate 1e-8 absolute, SE 1e-6 relative, CI limits 1e-6
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reference_data import design_from_row, read_data, read_reference
+from reference_data import design_from_row, r_term, read_data, read_reference
 
 from neacovid.errors import DataError
 from neacovid.survey.design import Design
@@ -25,12 +25,15 @@ from neacovid.survey.estimate import (
     shares,
     subset_rows,
 )
+from neacovid.survey.models import LINEAR_COLUMNS, MODELS, linear, logit
 
-TEXT = ["var", "by", "subset", "domain", "category", "numerator", "denominator", "statistic"]
+TEXT = ["var", "by", "subset", "domain", "category", "numerator", "denominator", "statistic",
+        "family", "formula"]
 PROBS = [0.1, 0.25, 0.5, 0.75, 0.9]
 QUANTILES = read_reference("stats_quantiles.csv", TEXT)
 RATIOS = read_reference("stats_ratios.csv", TEXT)
 SUBSETS = read_reference("stats_subsets.csv", TEXT)
+MODEL_ROWS = read_reference("stats_models.csv", TEXT)
 
 
 def _cases(reference: pd.DataFrame):
@@ -186,6 +189,7 @@ def test_bad_subset_is_one_line_naming_it(subset, message):
     for call in (
         lambda: subset_rows(data, subset),
         lambda: means(data, Design("w"), "a", subset=subset),
+        lambda: linear(data, Design("w"), "a ~ y", subset=subset),
     ):
         with pytest.raises(DataError, match=message) as error:
             call()
@@ -204,6 +208,52 @@ def test_subset_keeps_the_design():
     assert kept["se"] != pytest.approx(dropped["se"], rel=1e-3)
 
 
+# --------------------------------------------------------------------------- models
+
+
+@pytest.mark.parametrize("expected", _cases(MODEL_ROWS))
+def test_models_equal_r_svyglm(expected):
+    first = expected.iloc[0]
+    fit = MODELS[first.family]
+    got = fit(read_data(first.data), design_from_row(first), first.formula, level=first.level,
+              subset=first.subset or None)
+    assert got.attrs["n"] == first.n
+    if first.family == "gaussian":
+        assert list(got.columns) == LINEAR_COLUMNS
+    got = got.assign(term=got["term"].map(r_term))
+    merged = expected.merge(got, on="term", suffixes=("_r", ""), validate="1:1")
+    assert len(merged) == len(expected) == len(got)
+    renamed = {f"{c}_r": c for c in ("estimate", "se", "df")}
+    np.testing.assert_allclose(merged["estimate"], merged["estimate_r"], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(merged["se"], merged["se_r"], rtol=1e-6, atol=0)
+    np.testing.assert_array_equal(merged["df"], merged["df_r"])
+    scale = np.log if first.family == "binomial" else (lambda v: v)
+    for c in ("ci_low", "ci_high"):
+        np.testing.assert_allclose(scale(merged[c]), scale(merged[f"{c}_r"]), rtol=0, atol=1e-6)
+    for c in ("p_value", "p_holm"):
+        np.testing.assert_allclose(merged[c], merged[f"{c}_r"], rtol=1e-5, atol=1e-300)
+    assert renamed  # the columns compared above
+
+
+def test_linear_bool_outcome_is_0_1():
+    data = read_data("apistrat")
+    design = Design("pw", strata="stype", fpc="fpc")
+    as_bool = linear(data, design, "I(api00 > 700) ~ meals")
+    as_number = linear(data, design, "y700 ~ meals")
+    _same(as_bool, as_number, ["estimate", "se", "ci_low", "ci_high", "p_value", "df"])
+    flagged = data.assign(flag=data["y700"] == 1)
+    _same(linear(flagged, design, "flag ~ meals"), as_number, ["estimate", "se"])
+
+
+def test_linear_outcome_errors():
+    data = read_data("apistrat")
+    design = Design("pw", strata="stype", fpc="fpc")
+    with pytest.raises(DataError, match="linear model needs a numeric outcome"):
+        linear(data, design, "stype ~ meals")
+    with pytest.raises(DataError, match="no row of the subset"):
+        linear(data, design, "api00 ~ meals", subset="meals > 1000")
+
+
 def test_reference_covers_the_issue():
     assert set(QUANTILES["quantile"]) == set(PROBS)
     designs = {(r.strata != "", r.psu != "", r.fpc != "", r.calibration != "")
@@ -216,6 +266,8 @@ def test_reference_covers_the_issue():
     assert (~np.isfinite(RATIOS["estimate"])).any()  # a zero denominator
     assert set(SUBSETS["statistic"]) == {"mean", "share"}
     assert (SUBSETS["calibration"] != "").any()
+    assert set(MODEL_ROWS["family"]) == {"gaussian", "binomial"}
+    assert (MODEL_ROWS["subset"] != "").any() and (MODEL_ROWS["calibration"] != "").any()
 
 
 # --------------------------------------------------------------------------- invariants
@@ -283,9 +335,28 @@ def test_a_subset_is_the_domain_of_its_indicator(sample, calibration):
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(samples, CALIBRATIONS)
-def test_ratio_to_one_is_the_mean(sample, calibration):
+def test_ratio_to_one_and_intercept_only_model_are_the_mean(sample, calibration):
     data = _sample(sample)
     design = Design("w", strata="h", lonely_psu="certainty", calibration=calibration)
     mean = means(data, design, "y", by="h")
     _same(ratios(data, design, "y", "one", by="h"), mean,
           ["estimate", "se", "ci_low", "ci_high", "n", "weighted_n", "df"])
+    if data["y"].nunique() > 1 and data["h"].nunique() > 1:
+        # svyglm(y ~ 1, gaussian): the sandwich of the intercept is the mean's
+        # variance; its df is degf + 1 - 1.
+        overall = means(data, design, "y").iloc[0]
+        fit = linear(data, design, "y ~ 1").iloc[0]
+        assert fit["estimate"] == pytest.approx(overall["estimate"], rel=1e-12, abs=1e-12)
+        assert fit["se"] == pytest.approx(overall["se"], rel=1e-9, abs=1e-15)
+        assert fit["df"] == overall["df"]
+
+
+def test_logit_subset_equals_fitting_the_rows_in_the_full_design():
+    data = read_data("apistrat")
+    design = Design("pw", strata="stype", fpc="fpc")
+    mask = (data["stype"] != "H").to_numpy()
+    by_subset = logit(data, design, "y700 ~ meals", subset=mask)
+    # The same rows, the others made missing: out of the fit, in the design.
+    by_missing = logit(data.assign(y700=data["y700"].where(mask)), design, "y700 ~ meals")
+    _same(by_subset, by_missing, ["estimate", "se", "ci_low", "ci_high", "df"])
+    assert by_subset.attrs["n_dropped"] == 0 and by_missing.attrs["n_dropped"] == 50
