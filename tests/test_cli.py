@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 import pytest
+from reference_data import r_term
 
 REFERENCE = Path(__file__).parent / "reference"
 APISTRAT = REFERENCE / "data" / "apistrat.csv"
@@ -101,7 +102,8 @@ def test_help_explains_every_option():
     assert top.returncode == 0 and "estimate" in top.stdout
     sub = run("estimate", "--help")
     for option in ["--var", "--weight", "--strata", "--psu", "--fpc", "--by", "--ci", "--level",
-                   "--out", "--lonely-psu", "--mean", "--calibration", "--no-disclosure"]:
+                   "--out", "--lonely-psu", "--mean", "--calibration", "--no-disclosure",
+                   "--quantile", "--ratio", "--subset"]:
         assert option in sub.stdout
 
 
@@ -185,3 +187,125 @@ def test_model_and_compare_bad_input():
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(io.StringIO(done.stdout))
     assert list(table["term"]) == ["Intercept", "C(stype)[T.H]", "C(stype)[T.M]", "meals"]
+
+
+# --------------------------------------------------------------------------- statistics
+
+STRAT_FPC = ["--weight", "pw", "--strata", "stype", "--fpc", "fpc"]
+
+
+def _stats_rows(name: str, case: str) -> pd.DataFrame:
+    ref = pd.read_csv(REFERENCE / name, keep_default_na=False, na_values=["", "NaN"])
+    return ref[ref["case"] == case].reset_index(drop=True)
+
+
+def _same_numbers(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    np.testing.assert_allclose(got["estimate"], expected["estimate"], atol=1e-8)
+    np.testing.assert_allclose(got["se"], expected["se"], rtol=1e-6)
+    np.testing.assert_allclose(got["ci_low"], expected["ci_low"], atol=1e-6)
+    np.testing.assert_allclose(got["ci_high"], expected["ci_high"], atol=1e-6)
+    np.testing.assert_array_equal(got["df"], expected["df"])
+
+
+def test_estimate_quantiles_give_r_numbers():
+    done = run("estimate", str(APISTRAT), "--var", "meals", "--quantile", "0.1,0.25,0.5,0.75,0.9",
+               "--by", "stype", "--no-disclosure", *STRAT_FPC)
+    assert done.returncode == 0, done.stderr
+    got = pd.read_csv(io.StringIO(done.stdout))
+    assert list(got.columns) == ["stype", "quantile", "estimate", "se", "ci_low", "ci_high",
+                                 "n", "n_below", "weighted_n", "df", "level", "ci_method",
+                                 "status", "reason"]
+    _same_numbers(got, _stats_rows("stats_quantiles.csv", "strat_fpc/meals/stype"))
+
+
+def test_estimate_ratio_with_subset_gives_r_numbers():
+    done = run("estimate", str(APISTRAT), "--ratio", "meals/api00", "--by", "awards",
+               "--subset", "api00 > 600", "--no-disclosure", *STRAT_FPC)
+    assert done.returncode == 0, done.stderr
+    got = pd.read_csv(io.StringIO(done.stdout))
+    assert list(got.columns) == ["awards", "estimate", "se", "ci_low", "ci_high", "n",
+                                 "weighted_n", "df", "level", "ci_method", "status", "reason"]
+    _same_numbers(got, _stats_rows("stats_ratios.csv", "strat_fpc/meals:api00/awards/subset"))
+
+
+def test_estimate_mean_of_a_subset_gives_r_numbers():
+    done = run("estimate", str(APISTRAT), "--var", "api00", "--mean", "--by", "awards",
+               "--subset", "stype == 'E'", "--no-disclosure", *STRAT_FPC)
+    assert done.returncode == 0, done.stderr
+    _same_numbers(pd.read_csv(io.StringIO(done.stdout)),
+                  _stats_rows("stats_subsets.csv", "strat_fpc/api00/awards/E"))
+
+
+def test_model_gaussian_with_subset_gives_r_numbers():
+    done = run("model", str(APISTRAT), "--family", "gaussian", "--formula",
+               "api00 ~ meals + C(awards)", "--subset", 'stype != "H"', *STRAT_FPC)
+    assert done.returncode == 0, done.stderr
+    got = pd.read_csv(io.StringIO(done.stdout))
+    assert list(got.columns) == ["term", "estimate", "se", "ci_low", "ci_high", "p_value",
+                                 "p_holm", "df", "level", "ci_method", "n", "status", "reason"]
+    assert set(got["status"]) <= {"ok", "indicative"}
+    expected = _stats_rows("stats_models.csv", "strat_fpc/api00~meals+awards/notH")
+    got = got.assign(term=got["term"].map(r_term)).set_index("term")
+    _same_numbers(got.loc[expected["term"]], expected)
+
+
+def test_quantiles_need_people_on_both_sides():
+    """A 10% quantile of 50 schools is about the 5th value: one school's figure."""
+    done = run("estimate", str(APISTRAT), "--var", "meals", "--quantile", "0.1,0.5",
+               "--by", "stype", *STRAT_FPC)
+    got = pd.read_csv(io.StringIO(done.stdout))
+    low = got[(got["stype"] == "H") & (got["quantile"] == 0.1)]
+    assert (low["status"] == "suppressed").all() and low["estimate"].isna().all()
+    assert (got[got["quantile"] == 0.5]["status"] != "suppressed").all()
+
+
+def test_compare_with_subset_equals_the_library(tmp_path):
+    from neacovid.survey.compare import changes
+    from neacovid.survey.design import Design
+
+    done = run("compare", str(PANEL), "--var", "y", "--over", "wave", "--base", "w0",
+               "--subset", "group == 'a'", "--weight", "weight", "--strata", "stratum",
+               "--psu", "resp_id")
+    assert done.returncode == 0, done.stderr
+    got = pd.read_csv(io.StringIO(done.stdout))
+    data = pd.read_csv(PANEL)
+    expected = changes(data, Design("weight", strata="stratum", psu="resp_id"), "y",
+                       over="wave", base="w0", subset=data["group"].eq("a").to_numpy())
+    np.testing.assert_allclose(got["diff"], expected["diff"], atol=1e-12)
+    np.testing.assert_allclose(got["se"], expected["se"], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--var", "meals", "--ratio", "meals/api00"],
+         "argument --ratio: not allowed with argument --var"),
+        (["--ratio", "meals/api00", "--mean"],
+         "argument --ratio: not allowed with argument --mean"),
+        (["--var", "meals", "--mean", "--quantile", "0.5"],
+         "argument --quantile: not allowed with argument --mean"),
+        (["--var", "meals", "--quantile", "0.5", "--ci", "beta"],
+         "argument --ci: not allowed with argument --quantile"),
+        (["--by", "stype"], "one of the arguments --var --ratio is required"),
+        (["--var", "meals", "--quantile", "0.5,2"], "--quantile '0.5,2' must be probabilities"),
+        (["--ratio", "meals"], "--ratio 'meals' must be two columns"),
+        (["--var", "meals", "--mean", "--subset", "nope > 1"], "cannot evaluate subset 'nope > 1'"),
+        (["--var", "stype", "--quantile", "0.5"], "'stype' is not numeric"),
+    ],
+)
+def test_statistics_options_errors_are_one_line(args, message):
+    done = run("estimate", str(APISTRAT), "--weight", "pw", *args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_help_says_what_each_statistic_is_in_r():
+    text = " ".join(run("estimate", "--help").stdout.split())
+    for words in ["--quantile", "svyquantile", "--ratio", "svyratio", "--subset",
+                  "subset(design, EXPR)", "svymean", "svyciprop", "t with the domain's df"]:
+        assert words in text, words
+    text = " ".join(run("model", "--help").stdout.split())
+    for words in ["--family", "gaussian", "svyglm(family = gaussian())", "--subset"]:
+        assert words in text, words
+    assert "--subset" in run("compare", "--help").stdout

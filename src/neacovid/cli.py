@@ -72,6 +72,27 @@ def _add_design_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_subset_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--subset",
+        metavar="EXPR",
+        help="estimate in the rows where EXPR is true, a pandas expression over the columns "
+        "(e.g. \"sector == 'zorg' and age_group != '15-24'\"). As R's subset(design, EXPR): "
+        "the other rows stay in the design (their strata and PSUs count for the variance "
+        "and the df) but are in no domain (default: all rows)",
+    )
+
+
+def _check_estimate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """argparse's errors for the options of `estimate` that exclude each other."""
+    for flags in (("--var", "--ratio"), ("--mean", "--quantile", "--ratio", "--ci")):
+        given = [f for f in flags if getattr(args, f.lstrip("-")) not in (None, False)]
+        if len(given) > 1:
+            parser.error(f"argument {given[1]}: not allowed with argument {given[0]}")
+    if not (args.var or args.ratio):
+        parser.error("one of the arguments --var --ratio is required")
+
+
 def _design(args: argparse.Namespace) -> Design:
     return Design(
         weight=args.weight,
@@ -109,18 +130,58 @@ def _protected(args: argparse.Namespace, table, protect):
 
 def _cmd_estimate(args: argparse.Namespace) -> None:
     from neacovid.data.io import read_table
-    from neacovid.publish.disclosure import protect_estimates
-    from neacovid.survey.estimate import means, shares
+    from neacovid.publish.disclosure import protect_estimates, protect_quantiles
+    from neacovid.survey.estimate import means, quantiles, ratios, shares
 
     by = _split(args.by) or []
     design = _design(args)
-    columns = list(dict.fromkeys([args.var, *by, *design.columns]))
-    data = read_table(args.data, columns=columns)
-    if args.mean:
-        result = means(data, design, args.var, by=by, level=args.level)
+    variables = _ratio_parts(args.ratio) if args.ratio else [args.var]
+    probs = _probabilities(args.quantile) if args.quantile else None
+    data = _read(read_table, args, [*variables, *by, *design.columns])
+    common = dict(by=by, level=args.level, subset=args.subset)
+    if args.ratio:
+        result = ratios(data, design, *variables, **common)
+        protect = lambda t, r: protect_estimates(t, by, r, partition=False)  # noqa: E731
+    elif probs is not None:
+        result = quantiles(data, design, args.var, probs, **common)
+        protect = lambda t, r: protect_quantiles(t, by, r)  # noqa: E731
+    elif args.mean:
+        result = means(data, design, args.var, **common)
+        protect = lambda t, r: protect_estimates(t, by, r)  # noqa: E731
     else:
-        result = shares(data, design, args.var, by=by, ci=args.ci, level=args.level)
-    _write(_protected(args, result, lambda t, r: protect_estimates(t, by, r)), args.out)
+        result = shares(data, design, args.var, ci=args.ci or "logit", **common)
+        protect = lambda t, r: protect_estimates(t, by, r)  # noqa: E731
+    _write(_protected(args, result, protect), args.out)
+
+
+def _read(read_table, args: argparse.Namespace, columns: list[str]):
+    """The columns an estimate needs, or every column when a --subset expression
+    may name any of them."""
+    if args.subset:
+        return read_table(args.data)
+    return read_table(args.data, columns=list(dict.fromkeys(columns)))
+
+
+def _ratio_parts(text: str) -> list[str]:
+    parts = [part.strip() for part in text.split("/")]
+    if len(parts) != 2 or not all(parts):
+        raise DataError(
+            f"--ratio {text!r} must be two columns NUMERATOR/DENOMINATOR, e.g. --ratio api00/enroll"
+        )
+    return parts
+
+
+def _probabilities(text: str) -> list[float]:
+    try:
+        probs = [float(part) for part in _split(text) or []]
+    except ValueError:
+        probs = []
+    if not probs or not all(0 <= p <= 1 for p in probs):
+        raise DataError(
+            f"--quantile {text!r} must be probabilities between 0 and 1 separated by commas, "
+            "e.g. --quantile 0.25,0.5,0.75"
+        )
+    return probs
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
@@ -130,22 +191,24 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 
     by = _split(args.by) or []
     design = _design(args)
-    columns = list(dict.fromkeys([args.var, args.over, *by, *design.columns]))
-    data = read_table(args.data, columns=columns)
+    data = _read(read_table, args, [args.var, args.over, *by, *design.columns])
     data[args.over] = data[args.over].astype(str)
     base = None if args.base.lower() == "none" else args.base
-    result = changes(data, design, args.var, over=args.over, base=base, by=by, level=args.level)
+    result = changes(data, design, args.var, over=args.over, base=base, by=by, level=args.level,
+                     subset=args.subset)
     _write(_protected(args, result, lambda t, r: protect_changes(t, by, args.over, r)), args.out)
 
 
 def _cmd_model(args: argparse.Namespace) -> None:
     from neacovid.data.io import read_table
     from neacovid.publish.disclosure import protect_model
-    from neacovid.survey.models import logit
+    from neacovid.survey.models import MODELS
 
     data = read_table(args.data)
-    result = logit(data, _design(args), args.formula, level=args.level)
-    _write(_protected(args, result, lambda t, r: protect_model(t, data, r)), args.out)
+    fit = MODELS[args.family]
+    result = fit(data, _design(args), args.formula, level=args.level, subset=args.subset)
+    binary = args.family == "binomial"
+    _write(_protected(args, result, lambda t, r: protect_model(t, data, r, binary)), args.out)
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> None:
@@ -212,30 +275,56 @@ def build_parser() -> argparse.ArgumentParser:
 
     est = sub.add_parser(
         "estimate",
-        help="weighted shares (or means) by domain, with SE, CI, deff and df",
-        description="Weighted shares of each category of VAR (or its mean with --mean) "
-        "per domain of --by, with Taylor-linearised standard errors equal to R survey's "
-        "svyby(..., svyciprop) / svymean. Share intervals follow svyciprop(method=--ci) with "
-        "the domain's degrees of freedom; a mean's interval is estimate -/+ t(df) * se with "
-        "the domain's df (svyby's confint uses the normal quantile instead). Writes CSV with "
-        "the columns: the --by columns, category, estimate, se, ci_low, ci_high, n, "
-        "n_category, weighted_n, deff, df, level, ci_method, status, reason (the disclosure "
-        "rules of config.yaml; see --no-disclosure).",
+        help="weighted shares, means, quantiles or ratios by domain, with SE, CI and df",
+        description="Per domain of --by, with Taylor-linearised standard errors equal to R "
+        "survey's: the weighted share of each category of VAR (svyby(..., svyciprop), "
+        "columns category, estimate, se, ci_low, ci_high, n, n_category, weighted_n, deff, "
+        "df); or with --mean its mean (svymean); with --quantile its quantiles "
+        "(svyquantile(..., ci = TRUE) with its defaults, qrule 'math' and Woodruff's "
+        "interval; columns quantile, estimate, se, ci_low, ci_high, n, n_below, weighted_n, "
+        "df); with --ratio NUM/DEN the ratio of two totals (svyratio; columns estimate, se, "
+        "ci_low, ci_high, n, weighted_n, df). Share intervals follow svyciprop(method=--ci); "
+        "every other interval is Student t with the domain's df (PSUs minus strata with "
+        "members in the domain; svyby's confint uses the normal quantile instead). The --by "
+        "columns come first; level, ci_method, status and reason last (the disclosure rules "
+        "of config.yaml; see --no-disclosure). --subset restricts every estimate to a "
+        "subset, as R's subset(design, EXPR).",
     )
     est.add_argument("data", help="input table: .csv, .parquet or .sav (SPSS)")
-    est.add_argument("--var", required=True, help="the variable to estimate (0/1 or categories)")
+    est.add_argument(
+        "--var",
+        help="the variable to estimate: 0/1 or categories for shares, a number for --mean and "
+        "--quantile (required unless --ratio)",
+    )
     est.add_argument("--by", help="comma-separated domain columns, e.g. wave,age_group")
     est.add_argument(
         "--ci",
-        default="logit",
         choices=CI_METHODS,
         help="confidence interval method for shares, as svyciprop(method=) (default: logit)",
     )
     est.add_argument(
-        "--mean", action="store_true", help="estimate the mean of a numeric VAR instead of shares"
+        "--mean", action="store_true",
+        help="the weighted mean of a numeric VAR, as svymean, t interval",
     )
+    est.add_argument(
+        "--quantile",
+        metavar="P,P,...",
+        help="weighted quantiles of a numeric VAR at these probabilities, e.g. 0.25,0.5,0.75: "
+        "R survey's svyquantile(~VAR, design, c(P, ...), ci = TRUE) (qrule 'math': the "
+        "lower value when the weight share is exactly P; Woodruff interval from the t "
+        "interval of the share below the estimate, mapped back; se = interval width / 2t; a "
+        "limit whose share falls outside [0, 1] is empty, as R's NaN)",
+    )
+    est.add_argument(
+        "--ratio",
+        metavar="NUM/DEN",
+        help="the ratio of the weighted totals of two numeric columns instead of --var, e.g. "
+        "api00/enroll: R survey's svyratio(~NUM, ~DEN, design, na.rm = TRUE), Taylor SE, t "
+        "interval (rows missing either column are out of the domain)",
+    )
+    _add_subset_option(est)
     _add_design_options(est)
-    est.set_defaults(func=_cmd_estimate)
+    est.set_defaults(func=_cmd_estimate, check_options=lambda args: _check_estimate(est, args))
 
     com = sub.add_parser(
         "compare",
@@ -256,21 +345,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="level everything is compared with (default: 2019); 'none': consecutive levels",
     )
     com.add_argument("--by", help="comma-separated group columns, e.g. location")
+    _add_subset_option(com)
     _add_design_options(com)
     com.set_defaults(func=_cmd_compare)
 
     mod = sub.add_parser(
         "model",
-        help="design-based logistic regression (odds ratios), as R's svyglm",
-        description="Logistic regression given as a formula, e.g. "
-        "'burnout ~ C(location) + C(age_group) + C(wave)', with design-based standard "
-        "errors equal to R's svyglm(family=quasibinomial()). The formula is code you write, "
-        "as in R: it is evaluated (numpy is available as np), so run only formulas you "
-        "trust. Columns: term, estimate (log-odds), se, odds_ratio, ci_low, ci_high "
-        "(odds-ratio scale), p_value, p_holm, df, level, ci_method, n, n_with, status, reason.",
+        help="design-based logistic (odds ratios) or linear regression, as R's svyglm",
+        description="Regression given as a formula, e.g. "
+        "'burnout ~ C(location) + C(age_group) + C(wave)', with design-based (sandwich) "
+        "standard errors equal to R's svyglm. --family binomial: logistic regression of a "
+        "0/1 outcome, svyglm(family = quasibinomial()); columns term, estimate (log-odds), "
+        "se, odds_ratio, ci_low, ci_high (odds-ratio scale), p_value, p_holm, df. --family "
+        "gaussian: linear regression (weighted least squares) of a numeric outcome, "
+        "svyglm(family = gaussian()); columns term, estimate, se, ci_low, ci_high, p_value, "
+        "p_holm, df. Intervals and p-values are t with svyglm's df (PSUs minus strata of "
+        "the rows fitted, plus 1, minus the number of coefficients). Then level, "
+        "ci_method, n, n_with (binomial), status, reason. The formula is code you write, as "
+        "in R: it is evaluated (numpy is available as np), so run only formulas you trust.",
     )
     mod.add_argument("data", help="input table: .csv, .parquet or .sav")
     mod.add_argument("--formula", required=True, help="outcome ~ terms (patsy syntax)")
+    mod.add_argument(
+        "--family", default="binomial", choices=("binomial", "gaussian"),
+        help="binomial: logistic regression (quasibinomial); gaussian: linear regression "
+        "(default: binomial)",
+    )
+    _add_subset_option(mod)
     _add_design_options(mod)
     mod.set_defaults(func=_cmd_model)
 
@@ -362,6 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "check_options", None):
+        args.check_options(args)
     func: Callable[[argparse.Namespace], None] = args.func
     try:
         func(args)

@@ -456,10 +456,20 @@ def align_key_figures(
 # -- the command line: the same rules on an analyst's own breakdowns -------------------
 
 
-def protect_estimates(table: pd.DataFrame, by: Sequence[str], rules: DisclosureRules):
+def protect_estimates(
+    table: pd.DataFrame, by: Sequence[str], rules: DisclosureRules, partition: bool = True
+):
     """`shares`/`means` output: every ``by`` column is taken as a breakdown whose groups
-    add up to a total the analyst may publish too."""
-    return apply_rules(table, rules, list(by), partition=list(by))
+    add up to a total the analyst may publish too (not so for ratios:
+    ``partition=False``)."""
+    return apply_rules(table, rules, list(by), partition=list(by) if partition else None)
+
+
+def protect_quantiles(table: pd.DataFrame, by: Sequence[str], rules: DisclosureRules):
+    """`quantiles` output: a quantile is one respondent's value, so it needs ``min_n``
+    respondents at or below it and ``min_n`` above it, as a share needs them with
+    and without the answer."""
+    return apply_rules(table, rules, [*by, "quantile"], with_columns=["n_below"])
 
 
 def protect_transitions(table: pd.DataFrame, rules: DisclosureRules) -> pd.DataFrame:
@@ -486,10 +496,10 @@ def protect_changes(table: pd.DataFrame, by: Sequence[str], over: str, rules: Di
 
 
 def protect_model(
-    table: pd.DataFrame, data: pd.DataFrame, rules: DisclosureRules
+    table: pd.DataFrame, data: pd.DataFrame, rules: DisclosureRules, binary: bool = True
 ) -> pd.DataFrame:
-    """A model's terms: a factor level needs ``min_n`` respondents with and without the
-    outcome in the fit (other terms: the whole fit)."""
+    """A model's terms: a factor level needs ``min_n`` respondents in the fit, and for
+    a 0/1 outcome ``min_n`` with and ``min_n`` without it (other terms: the whole fit)."""
     import re
 
     fitted = data.iloc[table.attrs["rows"]]
@@ -506,5 +516,7 @@ def protect_model(
             inside = pd.Series(True, index=fitted.index)
         n.append(int(inside.sum()))
         n_with.append(int((inside & positive).sum()))
+    if not binary:
+        return apply_rules(table.assign(n=n), rules, ["term"], rse=False)
     out = table.assign(n=n, n_with=n_with)
     return apply_rules(out, rules, ["term"], with_columns=["n_with"], rse=False)

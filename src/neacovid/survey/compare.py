@@ -12,7 +12,10 @@ Every difference here is one of two domain means (shares of a 0/1 indicator
 are its mean): ``diff = estimate_a - estimate_b`` with variance
 ``V_a + V_b - 2 C_ab`` from `neacovid.survey.taylor.domain_covariance`. Domains keep
 the full design (R ``subset()`` semantics); a missing ``var`` takes the row out
-of the domain, a missing ``over``/``by``/``group`` value out of every domain.
+of the domain, a missing ``over``/``by``/``group`` value out of every domain,
+and so does ``subset=`` (a pandas expression or a boolean mask,
+`neacovid.survey.estimate.subset_rows`) for the rows outside it: R's
+``subset(design, expr)`` before ``svyby``.
 
 Degrees of freedom, CI and p-value. ``svycontrast()`` returns a ``svystat``
 whose ``confint()`` defaults to ``df = Inf`` (normal quantiles) and which has
@@ -86,6 +89,7 @@ def changes(
     base: object = "2019",
     by: str | list[str] | None = None,
     level: float = 0.95,
+    subset: str | np.ndarray | pd.Series | None = None,
 ) -> pd.DataFrame:
     """Change of the mean (share) of ``var`` between levels of ``over``, per ``by`` group.
 
@@ -114,7 +118,7 @@ def changes(
         b = _find_level(over_levels, base, over)
         level_pairs = [(i, b) for i in range(n_levels) if i != b]
 
-    groups = domain_index(data, by_cols)
+    groups = domain_index(data, by_cols, subset)
     in_domain = (groups.code >= 0) & (over_code >= 0) & ~np.isnan(x)
     dom = np.where(in_domain, groups.code * n_levels + over_code, -1)
     n_dom = groups.count * n_levels
@@ -150,6 +154,7 @@ def contrast(
     b,
     by: str | list[str] | None = None,
     level: float = 0.95,
+    subset: str | np.ndarray | pd.Series | None = None,
 ) -> pd.DataFrame:
     """Difference in the mean (share) of ``var`` between two groups, per ``by`` group.
 
@@ -186,7 +191,7 @@ def contrast(
     in_b = col.isin(b_values).to_numpy()
     side = np.where(in_a, 0, np.where(in_b, 1, -1))
 
-    groups = domain_index(data, by_cols)
+    groups = domain_index(data, by_cols, subset)
     in_domain = (groups.code >= 0) & (side >= 0) & ~np.isnan(x)
     dom = np.where(in_domain, groups.code * 2 + side, -1)
     left = np.arange(groups.count) * 2

@@ -1,10 +1,14 @@
-"""Design-based logistic regression (R: ``svyglm(family=quasibinomial())``).
+"""Design-based regression: logistic (R: ``svyglm(family=quasibinomial())``) and
+linear (R: ``svyglm(family=gaussian())``).
 
 `logit` fits a logistic regression given as a statsmodels/patsy formula, e.g.
 ``"burnout ~ C(location) + C(age_group) + C(wave)"``, and returns a tidy
 frame with one row per coefficient: ``term``, ``estimate`` (log-odds),
 ``se``, ``odds_ratio``, ``ci_low``, ``ci_high`` (odds-ratio scale),
-``p_value``, ``p_holm``, ``df``.
+``p_value``, ``p_holm``, ``df``. `linear` fits a linear model by weighted
+least squares and returns ``term``, ``estimate``, ``se``, ``ci_low``,
+``ci_high``, ``p_value``, ``p_holm``, ``df`` (`LINEAR_COLUMNS`). `MODELS`
+maps R's family names to the two.
 
 Estimates: the maximum-likelihood solution of the weighted logistic
 likelihood, i.e. what statsmodels' ``GLM(family=Binomial(), var_weights=w)``
@@ -21,11 +25,21 @@ coefficients, and their covariance is ``svyrecvar`` over strata and PSUs,
 with replacement at the first stage, fpc when the design has one, and the
 design's lonely-PSU option: ``V = A^-1 Cov_design(sum U) A^-1``.
 
+Linear model: the coefficients solve the weighted least-squares problem
+(a Householder QR of sqrt(w) X, as glm's), exact to rounding; svyglm's
+gaussian fit gives the same after its one IRLS step. The estimating
+functions are ``U_i = w_i (y_i - x_i'b) x_i`` and ``A^-1 = (X' diag(w) X)^-1``;
+the variance is the same sandwich. svyglm's gaussian SEs are this sandwich
+alone (no dispersion factor).
+
 Missing values: rows with a missing value in any model variable are left out
 of the fit but stay in the design, as R's ``design[-nas, ]`` does: the PSUs
 without complete rows count as zero totals (the full-design PSU counts are
 kept), and ``df = degf(design[complete, ]) + 1 - number of coefficients``
 (R: ``df.residual`` of svyglm), which the t-based intervals and p-values use.
+``subset=`` (a pandas expression or a boolean mask, see
+`neacovid.survey.estimate.subset_rows`) does the same with the rows outside
+it: R's ``svyglm(formula, subset(design, expr))``.
 
 Multiple comparisons: ``p_holm`` is Holm's step-down adjustment over the
 non-intercept coefficients of the table (the family is "every effect in
@@ -61,6 +75,7 @@ from scipy import linalg, special, stats
 from neacovid.errors import DataError, NeaCovidError
 from neacovid.survey.ci import check_level, t_quantile
 from neacovid.survey.design import BoundDesign, Design, as_bound
+from neacovid.survey.estimate import subset_rows
 from neacovid.survey.multitest import holm
 from neacovid.survey.taylor import covariance_matrix
 
@@ -77,8 +92,10 @@ MODEL_COLUMNS = [
     "level",
     "ci_method",
 ]
-# The interval of a coefficient: estimate -/+ t(df) * se on the log-odds scale.
-WALD_T = "Wald t (log-odds)"
+LINEAR_COLUMNS = [c for c in MODEL_COLUMNS if c != "odds_ratio"]
+# The interval of a coefficient: estimate -/+ t(df) * se (for logit on the
+# log-odds scale, then exponentiated).
+WALD_T = "Wald t"
 
 MAX_ITERATIONS = 50
 # Newton step (relative to 1 + |beta|) below which the next iterate is taken
@@ -110,6 +127,7 @@ def logit(
     design: Design | BoundDesign,
     formula: str,
     level: float = 0.95,
+    subset: str | np.ndarray | pd.Series | None = None,
 ) -> pd.DataFrame:
     """Design-based logistic regression of a 0/1 outcome (R: svyglm, quasibinomial).
 
@@ -119,19 +137,21 @@ def logit(
         0/1 (numeric or bool; proportions in [0, 1] are accepted as in R) or a
         two-category column, whose second (sorted) category counts as 1.
     level: confidence level of ``ci_low``/``ci_high``.
+    subset: rows to fit (a pandas expression or a boolean mask); the others
+        stay in the design, as R's ``subset(design, expr)``.
 
     Returns one row per coefficient, in the order of the model-matrix columns,
     with the columns of `MODEL_COLUMNS`. ``attrs`` carries ``formula``,
     ``outcome``, ``rows`` (positions of the rows in the fit), ``n`` (rows in
-    the fit), ``n_dropped`` (rows left out for missing values) and
-    ``iterations``.
+    the fit), ``n_dropped`` (rows of the subset left out for missing values)
+    and ``iterations``.
 
     Raises DataError (unknown column, bad formula or outcome), ModelError
     (aliased terms), SeparationError, ConvergenceError.
     """
     check_level(level)
     bound = as_bound(design, data)
-    md = _model_data(data, formula)
+    md = _model_data(data, formula, subset, _binary_outcome)
     w = bound.weights[md.rows]
     fit = _fit(md, w)
 
@@ -139,16 +159,112 @@ def logit(
     # residual * working weight = x_i w_i (y_i - mu_i). With the inverse
     # information of the same (mean-1) weights, the scale of w cancels.
     estfun = md.X * (fit.weights * (md.y - fit.mu))[:, None]
+    table = _coefficient_table(bound, md, fit.beta, fit.inverse_information, estfun, level)
+    out = pd.DataFrame(
+        {
+            "term": md.names,
+            "estimate": table.estimate,
+            "se": table.se,
+            "odds_ratio": np.exp(table.estimate),
+            "ci_low": np.exp(table.estimate - table.half_width),
+            "ci_high": np.exp(table.estimate + table.half_width),
+            "p_value": table.p_value,
+            "p_holm": table.p_holm,
+            "df": table.df,
+            "level": level,
+            "ci_method": WALD_T,
+        },
+        columns=MODEL_COLUMNS,
+    )
+    out.attrs.update(
+        formula=formula, outcome=md.outcome, rows=md.rows, n=len(md.rows),
+        n_dropped=md.n_dropped, iterations=fit.iterations,
+    )
+    return out
+
+
+def linear(
+    data: pd.DataFrame,
+    design: Design | BoundDesign,
+    formula: str,
+    level: float = 0.95,
+    subset: str | np.ndarray | pd.Series | None = None,
+) -> pd.DataFrame:
+    """Design-based linear regression of a numeric outcome (R: svyglm, gaussian).
+
+    Arguments as `logit`; the outcome is a number (a bool counts as 0/1).
+    Returns one row per coefficient with the columns of `LINEAR_COLUMNS`:
+    ``term``, ``estimate``, ``se``, ``ci_low``, ``ci_high`` (t with the
+    model's df), ``p_value``, ``p_holm``, ``df``. ``attrs`` carries
+    ``formula``, ``n`` and ``n_dropped``.
+
+    Raises DataError (unknown column, bad formula or outcome), ModelError
+    (aliased terms).
+    """
+    check_level(level)
+    bound = as_bound(design, data)
+    md = _model_data(data, formula, subset, _numeric_outcome)
+    w = bound.weights[md.rows]
+    w = w / w.mean()  # as svyglm; the estimates and the sandwich do not depend on it
+    gram = _Gram(md.X)
+    _check_rank(gram(w), w, gram, md.names)
+    q, r = np.linalg.qr(md.X * np.sqrt(w)[:, None])
+    beta = linalg.solve_triangular(r, q.T @ (np.sqrt(w) * md.y), check_finite=False)
+    estfun = md.X * (w * (md.y - md.X @ beta))[:, None]
+    table = _coefficient_table(
+        bound, md, beta, _inverse_information(gram, w), estfun, level
+    )
+    out = pd.DataFrame(
+        {
+            "term": md.names,
+            "estimate": table.estimate,
+            "se": table.se,
+            "ci_low": table.estimate - table.half_width,
+            "ci_high": table.estimate + table.half_width,
+            "p_value": table.p_value,
+            "p_holm": table.p_holm,
+            "df": table.df,
+            "level": level,
+            "ci_method": WALD_T,
+        },
+        columns=LINEAR_COLUMNS,
+    )
+    out.attrs.update(formula=formula, outcome=md.outcome, rows=md.rows, n=len(md.rows),
+                     n_dropped=md.n_dropped)
+    return out
+
+
+MODELS = {"binomial": logit, "gaussian": linear}
+
+
+@dataclass(frozen=True)
+class _CoefficientTable:
+    estimate: np.ndarray
+    se: np.ndarray
+    half_width: np.ndarray  # t quantile x se (NaN when df <= 0)
+    p_value: np.ndarray
+    p_holm: np.ndarray  # Holm over the non-intercept terms
+    df: np.ndarray
+
+
+def _coefficient_table(
+    bound: BoundDesign,
+    md: _ModelData,
+    beta: np.ndarray,
+    inverse_information: np.ndarray,
+    estfun: np.ndarray,
+    level: float,
+) -> _CoefficientTable:
+    """svyglm's sandwich ``A^-1 Cov_design(sum U) A^-1`` and its t-based tests."""
     meat, design_df = covariance_matrix(bound, md.rows, estfun)
-    vcov = fit.inverse_information @ meat @ fit.inverse_information
+    vcov = inverse_information @ meat @ inverse_information
     vcov = (vcov + vcov.T) / 2
 
     k = len(md.names)
     df = float(design_df + 1 - k)
-    estimate = fit.beta
     se = np.sqrt(np.maximum(np.diag(vcov), 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
-        t_value = estimate / se
+        t_value = beta / se
         if df > 0:
             p_value = 2 * stats.t.sf(np.abs(t_value), df)
             half = t_quantile(level, np.array([df]))[0] * se
@@ -158,32 +274,10 @@ def logit(
     effect = np.array([name != INTERCEPT for name in md.names])
     p_holm = np.full(k, np.nan)
     p_holm[effect] = holm(p_value[effect])
-
-    out = pd.DataFrame(
-        {
-            "term": md.names,
-            "estimate": estimate,
-            "se": se,
-            "odds_ratio": np.exp(estimate),
-            "ci_low": np.exp(estimate - half),
-            "ci_high": np.exp(estimate + half),
-            "p_value": p_value,
-            "p_holm": p_holm,
-            "df": np.full(k, df),
-            "level": level,
-            "ci_method": WALD_T,
-        },
-        columns=MODEL_COLUMNS,
+    return _CoefficientTable(
+        estimate=beta, se=se, half_width=half, p_value=p_value, p_holm=p_holm,
+        df=np.full(k, df),
     )
-    out.attrs.update(
-        formula=formula,
-        outcome=md.outcome,
-        rows=md.rows,
-        n=len(md.rows),
-        n_dropped=len(data) - len(md.rows),
-        iterations=fit.iterations,
-    )
-    return out
 
 
 # --------------------------------------------------------------------------- formula
@@ -191,14 +285,25 @@ def logit(
 
 @dataclass(frozen=True)
 class _ModelData:
-    y: np.ndarray  # (n,) outcome in [0, 1]
+    y: np.ndarray  # (n,) outcome
     X: np.ndarray  # (n, k) model matrix
     names: list[str]  # k column names, as patsy names them
     outcome: str  # the left-hand side, for messages
     rows: np.ndarray  # (n,) positions in the data of the rows used
+    n_dropped: int  # rows of the subset (or the data) left out for missing values
 
 
-def _model_data(data: pd.DataFrame, formula: str) -> _ModelData:
+def _model_data(
+    data: pd.DataFrame,
+    formula: str,
+    subset: str | np.ndarray | pd.Series | None,
+    outcome_values,
+) -> _ModelData:
+    """The model matrix and outcome of the rows of ``subset`` without missing values.
+
+    ``outcome_values(lhs, outcome)`` turns the left-hand side's columns into
+    the outcome vector (and checks it for the family).
+    """
     if not isinstance(formula, str) or "~" not in formula:
         raise DataError(
             f"formula {formula!r} must be a string 'outcome ~ terms', "
@@ -213,6 +318,12 @@ def _model_data(data: pd.DataFrame, formula: str) -> _ModelData:
 
     # Positions as index (so that the rows kept are known).
     frame = data.reset_index(drop=True)
+    where = "the data"
+    if subset is not None:
+        # Only the subset's rows are modelled: factor levels absent from it get
+        # no column (R: glm's model frame drops unused levels).
+        frame = frame[subset_rows(data, subset)]
+        where = "the subset"
     bools = _bare_bool_columns(parsed, frame)
     if bools:
         # patsy treats a bool column as categorical: flag[T.True].
@@ -235,10 +346,10 @@ def _model_data(data: pd.DataFrame, formula: str) -> _ModelData:
     rows = rhs.index.to_numpy()
     if len(rows) == 0:
         raise DataError(
-            f"no row of the data has all the variables of {formula!r}: every row has a "
+            f"no row of {where} has all the variables of {formula!r}: every row has a "
             "missing value in one of them"
         )
-    y = _outcome(lhs, outcome)
+    y = outcome_values(lhs, outcome)
     X = rhs.to_numpy(dtype=np.float64)
     names = [str(c) for c in rhs.columns]
     bad = ~np.isfinite(X).all(axis=0)
@@ -254,19 +365,23 @@ def _model_data(data: pd.DataFrame, formula: str) -> _ModelData:
             f"{len(rows)} complete row(s) for {X.shape[1]} coefficients in {formula!r}: "
             "too few to fit the model"
         )
-    return _ModelData(y=y, X=X, names=names, outcome=outcome, rows=rows)
+    return _ModelData(
+        y=y, X=X, names=names, outcome=outcome, rows=rows, n_dropped=len(frame) - len(rows)
+    )
 
 
 def _bare_bool_columns(parsed, frame: pd.DataFrame) -> list[str]:
     """Bool columns that the formula uses only as bare terms (``flag``, ``flag:x``),
-    not inside an expression such as ``I(2 * flag)``, where they must stay numbers."""
+    not inside an expression such as ``I(2 * flag)``, where they must stay numbers.
+    A bool outcome stays a 0/1 number (for the logistic model as for the linear)."""
     exprs = [f.expr for part in (parsed.lhs, parsed.rhs) for t in part for f in t.factors]
+    terms = {f.expr for t in parsed.rhs for f in t.factors}
     out = []
     for c in map(str, parsed.required_variables):
         if c not in frame.columns or not pd.api.types.is_bool_dtype(frame[c]):
             continue
         inside = [e for e in exprs if e != c and re.search(rf"\b{re.escape(c)}\b", e)]
-        if c in exprs and not inside:
+        if c in terms and not inside:
             out.append(c)
     return out
 
@@ -313,7 +428,7 @@ def _patsy_term_order(spec) -> list:
     return order
 
 
-def _outcome(lhs: pd.DataFrame, outcome: str) -> np.ndarray:
+def _binary_outcome(lhs: pd.DataFrame, outcome: str) -> np.ndarray:
     if lhs.shape[1] == 1:
         y = lhs.iloc[:, 0].to_numpy(dtype=np.float64)
     elif lhs.shape[1] == 2 and (lhs.sum(axis=1) == 1).all():
@@ -337,6 +452,22 @@ def _outcome(lhs: pd.DataFrame, outcome: str) -> np.ndarray:
     if (y == y[0]).all():
         raise DataError(
             f"outcome {outcome!r} is {y[0]:g} in all {len(y)} rows used: there is nothing to model"
+        )
+    return y
+
+
+def _numeric_outcome(lhs: pd.DataFrame, outcome: str) -> np.ndarray:
+    if lhs.shape[1] != 1:
+        cats = ", ".join(map(str, lhs.columns[:6]))
+        raise DataError(
+            f"outcome {outcome!r} is not a number ({lhs.shape[1]} columns: {cats}); a linear "
+            "model needs a numeric outcome: recode it, e.g. I(1 * (var == 'value'))"
+        )
+    y = lhs.iloc[:, 0].to_numpy(dtype=np.float64)
+    if not np.isfinite(y).all():
+        raise DataError(
+            f"outcome {outcome!r} has {int((~np.isfinite(y)).sum())} infinite value(s); "
+            "set them to missing or fix them"
         )
     return y
 
