@@ -58,8 +58,8 @@ def overlay(tmp_path: Path, config: dict | str | bytes, name: str = "hostile.yam
 def test_a_config_string_never_runs_python(tmp_path):
     marker = tmp_path / "pwned"
     evil = f'sex) + I(__import__("os").system("touch {marker}")) + C(age_group'
-    path = overlay(tmp_path, {"models": {"covariates": ["location", evil]}})
-    one_line(neacovid("run", "--configfile", str(path)), "models.covariates")
+    path = overlay(tmp_path, {"models": {"adjust": ["sex", evil]}})
+    one_line(neacovid("run", "--configfile", str(path)), "models.adjust")
     assert not marker.exists()
 
 

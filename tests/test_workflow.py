@@ -85,17 +85,30 @@ def test_comparison_tables(synthetic_run):
     changes = pd.read_csv(tables / "changes_vs_2019.csv", dtype={"wave": str, "base": str})
     assert set(changes["base"]) == {"2019"}
     assert "2019" not in set(changes["wave"])
-    assert {"all", "location", "age_group"} == set(changes["breakdown"])
+    assert {"all", "location", "age_group", "location_2019", "age_group_2019"} == set(
+        changes["breakdown"])
     ok = changes[changes["status"] == "ok"]
     assert (ok["diff"] - (ok["estimate"] - ok["base_estimate"])).abs().max() < 1e-12
-    assert (changes["p_holm"].dropna() >= changes["p_value"].dropna()).all()
+    assert (changes["p_adjusted"].dropna() >= changes["p_value"].dropna()).all()
+    assert changes.loc[changes["status"] != "suppressed", "family"].str.len().min() > 0
+    # the hierarchy: a group's change is significant only where the overall change is
+    significant = changes[changes["significant"].astype(str) == "True"]
+    overall = changes[changes["breakdown"] == "all"].set_index(["indicator", "wave"])
+    for row in significant[significant["breakdown"] != "all"].itertuples():
+        assert str(overall.loc[(row.indicator, row.wave), "significant"]) == "True"
+    did = pd.read_csv(tables / "did.csv", dtype={"wave": str})
+    assert set(did["comparison"]) == {"young_vs_older", "young_vs_older_by_location"}
+    shown = did[did["status"] != "suppressed"]
+    assert (shown["did"] - ((shown["estimate_a"] - shown["base_estimate_a"])
+                            - (shown["estimate_b"] - shown["base_estimate_b"]))).abs().max() < 1e-12
     consecutive = pd.read_csv(tables / "changes_consecutive.csv", dtype=str)
     assert set(zip(consecutive["base"], consecutive["wave"], strict=True)) >= {
         ("2019", "2020-06"), ("2021-03", "2021-11")}
     contrasts = pd.read_csv(tables / "contrasts.csv")
     assert set(contrasts["contrast"]) == {"home_vs_onsite", "young_vs_older"}
     test = pd.read_csv(tables / "tests_location_by_age.csv", dtype={"wave": str})
-    assert len(test) == 6 and {"statistic", "ndf", "ddf", "p_value", "p_holm"} <= set(test)
+    assert len(test) == 6 and {"statistic", "ndf", "ddf", "p_value", "p_adjusted",
+                               "family"} <= set(test)
 
 
 def test_tables_for_every_indicator_and_breakdown(synthetic_run):
@@ -295,10 +308,14 @@ def test_disclosure_rules_hold_in_every_table(synthetic_run):
     for path in tables:
         table = pd.read_csv(path)
         assert {"status", "reason"} <= set(table.columns), path.name
-        n = table[[c for c in ("n", "base_n", "n_a", "n_b") if c in table]].min(axis=1)
+        # the people behind a cell (a numerator such as n_stayed is checked by min_n
+        # with its complement, not by the reliability flags)
+        counts = ("n", "base_n", "n_a", "n_b", "n_baseline", "n_stayers", "n_leavers")
+        n = table[[c for c in counts if c in table]].min(axis=1)
         shown = table["status"].isin(["ok", "indicative"])
         assert (n[shown] >= rules["min_n"]).all(), path.name
-        assert (table.loc[shown & (n < rules["flag_n"]), "status"] == "indicative").all()
+        assert (table.loc[shown & (n < rules["flag_n"]), "status"] == "indicative").all(), (
+            path.name)
         hidden = table[table["status"] == "suppressed"]
         numbers = [c for c in ("estimate", "diff", "se", "ci_low", "ci_high", "n", "p_value")
                    if c in table]
@@ -381,11 +398,19 @@ def test_report_key_figures_equal_kerncijfers(synthetic_run, language):
     html = (tmp / f"results/report/{language}/index.html").read_text(encoding="utf-8")
     parser = _Cells("key_figures")
     parser.feed(html)
-    rows = [r for r in parser.rows if len(r) == 8][1:]  # without the header row
+    rows = [r for r in parser.rows if len(r) == 9][1:]  # without the header row
     figures = pd.read_csv(tmp / "results/tables/kerncijfers.csv")
+    adjusted = pd.read_csv(tmp / "results/tables/sensitivity_key_figures.csv")
+    adjusted = adjusted[adjusted["version"] == "attrition-adjusted weights"].set_index("id")
     assert len(rows) == len(figures)
     for row, (_, figure) in zip(rows, figures.iterrows(), strict=True):
         assert row[3] == format_number(figure["published"], language, 1)
+        other = adjusted.loc[figure["id"]]
+        if other["status"] in ("ok", "indicative"):
+            mark = "*" if other["status"] == "indicative" else ""
+            assert row[8] == format_percent(other["estimate"] / 100, language) + mark
+        else:
+            assert row[8] == "–"
         if figure["status"] in ("ok", "indicative"):
             mark = "*" if figure["status"] == "indicative" else ""
             assert row[4] == format_percent(figure["estimate"] / 100, language) + mark
@@ -514,3 +539,32 @@ def test_one_design_a_wave_has_one_se_everywhere(synthetic_run):
     first = analysis[analysis["wave"] == "2019"].set_index("resp_id")["stratum"]
     later = analysis[analysis["wave"] != "2019"]
     assert (later["stratum_2019"].to_numpy() == first[later["resp_id"]].to_numpy()).all()
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_report_says_whom_the_panel_groups_hold(synthetic_run, language):
+    """Retention as in attrition.csv, the young-worker table as in the tables, and
+    groups labelled at the time or in 2019."""
+    from neacovid.publish.words import format_number, words
+
+    tmp, _, _ = synthetic_run
+    t = words("report_text", language)
+    html = (tmp / f"results/report/{language}/index.html").read_text(encoding="utf-8")
+    parser = _Cells("panel")
+    parser.feed(html)
+    retention = pd.read_csv(tmp / "results/tables/attrition.csv", dtype={"wave": str})
+    retention = retention[retention["breakdown"] == "all"]
+    rows = [r for r in parser.rows if len(r) == 5][1:len(retention) + 1]
+    assert [r[1] for r in rows] == [format_number(n, language, 0)
+                                    for n in retention["n_stayed"]]
+    parser = _Cells("young")
+    parser.feed(html)
+    now = pd.read_csv(tmp / "results/tables/burnout_by_age_group.csv", dtype={"wave": str})
+    first = now[(now["age_group"] == "15-24") & (now["category"] == 1)
+                & (now["wave"] == "2019")].iloc[0]
+    young = [r for r in parser.rows if len(r) == 5]
+    assert young[1][1] == format_number(first["n"], language, 0)
+    assert [r[2] for r in young[1:]] == ["15", "15", "16", "16", "17", "18"]
+    assert t["at_the_time"].format(group=t["categories"]["home"]) in html
+    assert t["sections"]["panel"] in html
+    assert "p_holm" not in html

@@ -202,13 +202,21 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 def _cmd_model(args: argparse.Namespace) -> None:
     from neacovid.data.io import read_table
     from neacovid.publish.disclosure import protect_model
-    from neacovid.survey.models import MODELS
+    from neacovid.survey.models import MODELS, split_top_level, term_tests
 
     data = read_table(args.data)
     fit = MODELS[args.family]
     result = fit(data, _design(args), args.formula, level=args.level, subset=args.subset)
+    tests = None
+    if args.test:
+        tests = term_tests(result, split_top_level(args.test, ","))
+    elif args.test_out:
+        raise DataError("--test-out needs --test TERMS (e.g. --test 'C(location),C(wave)')")
     binary = args.family == "binomial"
-    _write(_protected(args, result, lambda t, r: protect_model(t, data, r, binary)), args.out)
+    _write(_protected(args, result.table, lambda t, r: protect_model(result, data, r, binary)),
+           args.out)
+    if tests is not None:
+        _write(tests, args.test_out)
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> None:
@@ -366,6 +374,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mod.add_argument("data", help="input table: .csv, .parquet or .sav")
     mod.add_argument("--formula", required=True, help="outcome ~ terms (patsy syntax)")
+    mod.add_argument(
+        "--test", metavar="TERMS",
+        help="Wald tests that all coefficients of each term are 0, terms as written in the "
+        "formula, separated by commas, e.g. 'C(location),C(wave)' (join terms with + to test "
+        "them together): R's regTermTest(model, ~term), F on (coefficients, the model's df) "
+        "degrees of freedom; columns term, statistic, ndf, ddf, p_value",
+    )
+    mod.add_argument(
+        "--test-out", help="CSV file for the --test results (default: standard output, after "
+        "the coefficients)",
+    )
     mod.add_argument(
         "--family", default="binomial", choices=("binomial", "gaussian"),
         help="binomial: logistic regression (quasibinomial); gaussian: linear regression "

@@ -24,7 +24,7 @@ from neacovid.data.config import (
     input_waves,
     load_config,
 )
-from neacovid.data.indicators import DERIVED
+from neacovid.data.indicators import BASELINE_COLUMNS, DERIVED, baseline_name
 from neacovid.errors import ConfigError, NeaCovidError
 
 ERROR_PREFIX = "neacovid: error: "
@@ -42,7 +42,11 @@ def preflight(config: dict) -> None:
     codebook = load_codebook(data["codebook"])
     for wave in input_waves(config):
         codebook.wave(wave)  # the codebook must map every wave
-    check_table_variables(config, set(DERIVED) | set(codebook.schema))
+    known = set(DERIVED) | set(codebook.schema)
+    baseline = data.get("baseline")
+    if baseline is not None:
+        known |= {baseline_name(c, baseline) for c in BASELINE_COLUMNS}
+    check_table_variables(config, known)
     from neacovid.publish.notebooks import check_notebooks
 
     notebooks = config["notebooks"]
@@ -98,7 +102,7 @@ def check_wave_references(config: dict) -> None:
         "figures.reference_wave": config["figures"]["reference_wave"],
     }
     reference = config["models"]["references"].get("wave")
-    if reference is not None and "wave" in config["models"]["covariates"]:
+    if reference is not None and not config["models"]["by_wave"]:
         named["models.references.wave"] = reference
     for key, wave in named.items():
         if str(wave) not in waves:
@@ -109,14 +113,26 @@ def check_wave_references(config: dict) -> None:
 
 
 def check_table_variables(config: dict, known: set[str]) -> None:
-    """Every indicator and breakdown the tables ask for must exist after `derive`."""
-    tables = config["tables"]
-    for key in ("shares", "means", "breakdowns"):
-        for name in tables[key]:
+    """Every indicator and breakdown the tables ask for must exist after `derive` (or
+    carry a baseline wave's value: ``location_2019``)."""
+    named = [(f"tables.{key}", config["tables"][key]) for key in ("shares", "means", "breakdowns")]
+    named += [("compare.indicators", config["compare"]["indicators"]),
+              ("compare.breakdowns", config["compare"]["breakdowns"]),
+              ("models.indicators", config["models"]["indicators"]),
+              ("models.effects", config["models"]["effects"]),
+              ("models.adjust", config["models"]["adjust"]),
+              ("attrition.breakdowns", config["attrition"]["breakdowns"]),
+              ("attrition.outcomes", config["attrition"]["outcomes"]),
+              ("attrition.indicators", config["attrition"]["indicators"])]
+    named += [(f"compare.did.{spec['name']}", [spec["group"], *spec["by"]])
+              for spec in config["compare"]["did"]]
+    for key, names in named:
+        for name in names:
             if name not in known:
                 raise ConfigError(
-                    f"config tables.{key}: unknown indicator {name!r}; use one of "
-                    f"{', '.join(sorted(DERIVED))} or a codebook schema variable"
+                    f"config {key}: unknown column {name!r}; use an indicator "
+                    f"({', '.join(sorted(DERIVED))}), a codebook schema variable or a "
+                    "baseline column such as location_2019"
                 )
 
 

@@ -141,8 +141,7 @@ def key_figures(
 ) -> None:
     from neacovid.publish.disclosure import (
         DisclosureRules,
-        align_key_figures,
-        apply_rules,
+        protect_key_figures,
         read_cell_status,
     )
     from neacovid.publish.keyfigures import key_figures as compute
@@ -150,13 +149,9 @@ def key_figures(
     data = pd.read_parquet(analysis)
     figures = pd.read_csv(published, dtype={"wave": str, "category": str})
     table = compute(data, Design.from_mapping(design), figures, populations, ci, level)
-    table = apply_rules(
-        table, DisclosureRules.from_config(disclosure), ["wave", "population", "indicator"],
-        keep=["published", "within_ci"], scale=100,
-    )
-    table["within_ci"] = table["within_ci"].where(table["status"] != "suppressed")
     # The same cells stay hidden (or indicative) here as in the estimate tables.
-    table = align_key_figures(table, read_cell_status(estimate_tables), populations)
+    table = protect_key_figures(table, DisclosureRules.from_config(disclosure),
+                                read_cell_status(estimate_tables), populations)
     write_csv(table, output)
     agree = int(table["within_ci"].sum())
     log.info("key figures: %d of %d published figures inside this run's CI", agree, len(table))
@@ -195,7 +190,7 @@ def compare(
     outputs: Mapping[str, str],
 ) -> None:
     """Changes vs the base wave and between consecutive waves, group contrasts,
-    and the location x age test, on the panel design (respondent = PSU)."""
+    differences in differences and the location x age test, on the one design."""
     from neacovid.publish.disclosure import (
         DisclosureRules,
         align_changes,
@@ -203,7 +198,13 @@ def compare(
         apply_rules,
         read_cell_status,
     )
-    from neacovid.publish.tables import change_table, chisq_table, contrast_table
+    from neacovid.publish.tables import (
+        change_table,
+        chisq_table,
+        contrast_table,
+        did_table,
+        flat_families,
+    )
 
     data = pd.read_parquet(analysis)
     rules = DisclosureRules.from_config(disclosure)
@@ -212,19 +213,29 @@ def compare(
     bound = Design.from_mapping(design).bind(data)
     indicators = list(spec["indicators"])
     breakdowns = list(spec["breakdowns"])
+    method, alpha = spec["multiple_testing"], spec["alpha"]
     for name, base in (("changes_vs_base", str(spec["base"])), ("changes_consecutive", None)):
-        table = change_table(data, bound, indicators, breakdowns, base, level)
+        table = change_table(data, bound, indicators, breakdowns, base, level, method, alpha)
         table = apply_rules(table, rules, ["indicator", "breakdown", "group", "wave", "base"],
                             n_columns=["n", "base_n"], with_columns=["n_with", "base_n_with"],
                             rse=False)
         write_csv(align_changes(table, cells), outputs[name])
-    table = contrast_table(data, bound, indicators, spec["contrasts"], level)
+    table = contrast_table(data, bound, indicators, spec["contrasts"], level, method, alpha)
     table = apply_rules(table, rules, ["indicator", "contrast", "wave", "location"],
                         n_columns=["n_a", "n_b"], with_columns=["n_with_a", "n_with_b"],
                         rse=False)
     write_csv(align_contrasts(table, cells), outputs["contrasts"])
+    table = did_table(data, bound, indicators, spec["did"], str(spec["base"]), level, method,
+                      alpha)
+    by = [c for c in table.columns if c in {b for d in spec["did"] for b in d["by"]}]
+    table = apply_rules(table, rules, ["indicator", "comparison", *by, "wave"],
+                        n_columns=["n_a", "base_n_a", "n_b", "base_n_b"],
+                        with_columns=["n_with_a", "base_n_with_a", "n_with_b",
+                                      "base_n_with_b"], rse=False)
+    write_csv(table, outputs["did"])
     test = spec["test"]
     table = chisq_table(data, bound, test["row"], test["col"], test["by"])
+    table = flat_families(table, ["row", "col"], method, alpha)
     write_csv(apply_rules(table, rules, [test["by"]], rse=False), outputs["test"])
     log.info("comparisons written: %s", ", ".join(outputs.values()))
 
@@ -232,38 +243,80 @@ def compare(
 def models(
     analysis: str,
     design: Mapping,
-    covariates: Sequence[str],
-    references: Mapping[str, str],
+    spec: Mapping,
     level: float,
+    alpha: float,
     disclosure: Mapping,
-    outputs: Mapping[str, str],
+    outputs: Mapping[str, Mapping[str, str]],
 ) -> None:
-    """Adjusted logistic regressions, one table per indicator (odds ratios)."""
-    from neacovid.publish.disclosure import DisclosureRules, apply_rules
-    from neacovid.publish.tables import model_table
+    """Adjusted logistic regressions per indicator (and per wave): odds ratios and the
+    Wald test of every factor. A model that cannot be estimated (separation in a
+    small sample, say) is a row that says so; the other outputs still come."""
+    from neacovid.publish.disclosure import DisclosureRules
+    from neacovid.publish.tables import model_tables
 
     data = pd.read_parquet(analysis)
     bound = Design.from_mapping(design).bind(data)
     rules = DisclosureRules.from_config(disclosure)
-    from neacovid.survey.models import ModelError
+    for indicator, paths in outputs.items():
+        coefficients, tests = model_tables(
+            data, bound, indicator, spec["effects"], spec["adjust"], rules,
+            by_wave=spec["by_wave"], references=spec["references"], level=level, alpha=alpha)
+        write_csv(coefficients, paths["coefficients"])
+        write_csv(tests, paths["tests"])
+        failed = (coefficients["status"] == "not_estimable").sum()
+        log.info("model %s: %d rows%s", indicator, len(coefficients),
+                 f", {failed} model(s) not estimable" if failed else "")
 
-    for indicator, output in outputs.items():
-        try:
-            table = model_table(data, bound, indicator, covariates, level, references)
-        except ModelError as err:
-            # A model that cannot be estimated (e.g. separation in a small sample)
-            # is reported as such; the other tables and the report still come.
-            log.warning("model %s not estimable: %s", indicator, err)
-            # The details (counts of rows predicted perfectly) stay in the log.
-            reason = f"not estimable: {type(err).__name__}; see {Path(output).name} log"
-            table = pd.DataFrame({"indicator": [indicator], "term": ["(model)"],
-                                  "n": [0], "status": ["not_estimable"], "reason": [reason]})
-            write_csv(table, output)
-            continue
-        table = apply_rules(table, rules, ["indicator", "term"], with_columns=["n_with"],
-                            rse=False)
-        write_csv(table, output)
-        log.info("model %s: %d terms, n = %s", indicator, len(table), table["n"].iloc[0])
+
+def attrition(
+    analysis: str,
+    design: Mapping,
+    baseline: str,
+    spec: Mapping,
+    level: float,
+    alpha: float,
+    disclosure: Mapping,
+    key_figures: Mapping,
+    estimate_tables: Sequence[str],
+    outputs: Mapping[str, str],
+) -> None:
+    """Who stayed in the panel: retention, stayers against leavers in 2019, the
+    retention model with its R-indicators, and the attrition sensitivity analysis
+    (changes since the baseline, and the published key figures, with the wave
+    weights and with attrition-adjusted weights)."""
+    from neacovid.publish.attrition import (
+        adjusted_weights,
+        key_figures_sensitivity,
+        propensity_tables,
+        retention_table,
+        sensitivity_table,
+        stayers_table,
+    )
+    from neacovid.publish.disclosure import DisclosureRules, read_cell_status
+
+    data = pd.read_parquet(analysis)
+    survey_design = Design.from_mapping(design)
+    bound = survey_design.bind(data)
+    rules = DisclosureRules.from_config(disclosure)
+    write_csv(retention_table(data, baseline, survey_design.weight, spec["breakdowns"], rules),
+              outputs["retention"])
+    write_csv(stayers_table(data, bound, baseline, spec["outcomes"], level, rules, alpha),
+              outputs["stayers"])
+    model, tests, indicators = propensity_tables(data, bound, baseline, spec["characteristics"],
+                                                 level, rules)
+    write_csv(model, outputs["model"])
+    write_csv(tests, outputs["model_tests"])
+    write_csv(indicators, outputs["r_indicators"])
+    adjusted = adjusted_weights(data, survey_design, baseline, spec["characteristics"])
+    write_csv(sensitivity_table(data, survey_design, baseline, spec["indicators"], adjusted,
+                                level, rules), outputs["sensitivity"])
+    figures = pd.read_csv(key_figures["published"], dtype={"wave": str, "category": str})
+    write_csv(key_figures_sensitivity(data, survey_design, adjusted, figures,
+                                      key_figures["populations"], key_figures["ci"], level,
+                                      rules, read_cell_status(estimate_tables)),
+              outputs["sensitivity_key_figures"])
+    log.info("attrition tables written: %s", ", ".join(outputs.values()))
 
 
 def output_check(tables: Sequence[str], output: str) -> None:

@@ -77,7 +77,18 @@ COMPARE_OUTPUTS = {
     "changes_vs_base": f"{RESULTS}/tables/changes_vs_{config['compare']['base']}.csv",
     "changes_consecutive": f"{RESULTS}/tables/changes_consecutive.csv",
     "contrasts": f"{RESULTS}/tables/contrasts.csv",
+    "did": f"{RESULTS}/tables/did.csv",
     "test": f"{RESULTS}/tables/tests_location_by_age.csv",
+}
+
+ATTRITION_OUTPUTS = {
+    "retention": f"{RESULTS}/tables/attrition.csv",
+    "stayers": f"{RESULTS}/tables/attrition_stayers.csv",
+    "model": f"{RESULTS}/tables/attrition_model.csv",
+    "model_tests": f"{RESULTS}/tables/attrition_model_tests.csv",
+    "r_indicators": f"{RESULTS}/tables/r_indicators.csv",
+    "sensitivity": f"{RESULTS}/tables/sensitivity_attrition.csv",
+    "sensitivity_key_figures": f"{RESULTS}/tables/sensitivity_key_figures.csv",
 }
 
 
@@ -85,8 +96,9 @@ COMPARE_OUTPUTS = {
 DESIGN_CHECK = f"{RESULTS}/design_check.json"
 
 MODEL_OUTPUTS = {
-    indicator: f"{RESULTS}/models/{indicator}_logit.csv"
+    f"{indicator}_{kind}": f"{RESULTS}/models/{indicator}_{kind}.csv"
     for indicator in config["models"]["indicators"]
+    for kind in ("logit", "tests")
 }
 
 
@@ -96,6 +108,7 @@ def all_outputs():
         *expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
         f"{RESULTS}/tables/kerncijfers.csv",
         *COMPARE_OUTPUTS.values(),
+        *ATTRITION_OUTPUTS.values(),
         *MODEL_OUTPUTS.values(),
         f"{RESULTS}/output_check.csv",
         f"{RESULTS}/provenance.json",

@@ -80,6 +80,7 @@ rule output_check:
         expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
         f"{RESULTS}/tables/kerncijfers.csv",
         *COMPARE_OUTPUTS.values(),
+        *ATTRITION_OUTPUTS.values(),
         *MODEL_OUTPUTS.values(),
     output:
         report(
@@ -103,15 +104,15 @@ rule models:
         DESIGN_CHECK,
     output:
         **{
-            indicator: report(path, caption="../report/models.rst", category="Models")
-            for indicator, path in MODEL_OUTPUTS.items()
+            name: report(path, caption="../report/models.rst", category="Models")
+            for name, path in MODEL_OUTPUTS.items()
         },
     params:
         code=CODE_VERSION,
         design=config["design"],
-        covariates=config["models"]["covariates"],
-        references=config["models"]["references"],
+        spec=config["models"],
         level=config["tables"]["level"],
+        alpha=config["compare"]["alpha"],
         disclosure=config["disclosure"],
     conda:
         "../../environment.yml"
@@ -119,6 +120,36 @@ rule models:
         f"{LOGS}/models.log",
     script:
         "../scripts/models.py"
+
+
+rule attrition:
+    input:
+        analysis=f"{RESULTS}/analysis.parquet",
+        design_check=DESIGN_CHECK,
+        # the key figures hide what the estimate tables hide
+        tables=expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
+        published=config["key_figures"]["published"],
+    output:
+        **{
+            name: report(path, caption="../report/attrition.rst", category="Attrition")
+            for name, path in ATTRITION_OUTPUTS.items()
+        },
+    params:
+        code=CODE_VERSION,
+        design=config["design"],
+        baseline=BASELINE,
+        spec=config["attrition"],
+        level=config["tables"]["level"],
+        alpha=config["compare"]["alpha"],
+        disclosure=config["disclosure"],
+        populations=config["key_figures"]["populations"],
+        ci=config["tables"]["ci"],
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/attrition.log",
+    script:
+        "../scripts/attrition.py"
 
 
 rule check_design:

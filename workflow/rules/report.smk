@@ -26,9 +26,12 @@ rule report:
         key_figures=f"{RESULTS}/tables/kerncijfers.csv",
         tables=expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
         compare=list(COMPARE_OUTPUTS.values()),
+        attrition=list(ATTRITION_OUTPUTS.values()),
         models=list(MODEL_OUTPUTS.values()),
         output_check=f"{RESULTS}/output_check.csv",
         provenance=f"{RESULTS}/provenance.json",
+        # fieldwork dates: how much older the panel is in each wave
+        waves=DATA["waves_csv"],
         figures=f"{RESULTS}/figures/{{lang}}/figures.json",
         template=os.path.join(workflow.basedir, "workflow/templates/report.html.j2"),
         text=os.path.join(workflow.basedir, "workflow/templates/report_text.yaml"),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from neacovid.errors import ConfigError
+from neacovid.errors import ConfigError, InputFileError
 
 # src/neacovid/data/config.py -> the repository (the package is installed editable).
 REPO = Path(__file__).resolve().parents[3]
@@ -109,6 +109,32 @@ def known_waves(config: Mapping) -> list[str]:
                 "digits, '.', '_', '-'; no '..' or '/'): it becomes part of file names"
             )
     return waves
+
+
+def fieldwork_start(fieldwork: str) -> tuple[int, int]:
+    """(year, month) of the start of a waves.csv ``fieldwork`` ("2019-10/2019-12")."""
+    try:
+        year, month = str(fieldwork).split("/")[0].split("-")[:2]
+        year, month = int(year), int(month)
+        if not 1 <= month <= 12:
+            raise ValueError
+    except ValueError:
+        raise InputFileError(
+            f"waves.csv: fieldwork {fieldwork!r} is not of the form YYYY-MM[/YYYY-MM]"
+        ) from None
+    return year, month
+
+
+def years_between(config: Mapping, first: str, later: str) -> int:
+    """Whole years from the start of ``first``'s fieldwork to ``later``'s (waves.csv):
+    how much older every panel member is at least."""
+    import csv
+
+    with open(config["data"]["waves_csv"], newline="", encoding="utf-8") as handle:
+        starts = {row["wave"]: fieldwork_start(row["fieldwork"])
+                  for row in csv.DictReader(handle)}
+    (y0, m0), (y1, m1) = starts[str(first)], starts[str(later)]
+    return ((y1 - y0) * 12 + (m1 - m0)) // 12
 
 
 def input_waves(config: Mapping) -> list[str]:

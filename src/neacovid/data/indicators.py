@@ -115,8 +115,13 @@ def derive(stacked: pd.DataFrame, spec: Mapping | None = None) -> pd.DataFrame:
 
 
 # Columns carried from the baseline wave (the regular NEA the panel was drawn
-# from) to every wave of the same respondent: the sampling stratum.
-BASELINE_COLUMNS = ("stratum",)
+# from) to every wave of the same respondent: the sampling stratum, and the
+# 2019 status that cohort breakdowns and the attrition analysis fix people by.
+BASELINE_COLUMNS = ("stratum", "sector", "sex", "age_group", "location", "home_any",
+                    "burnout", "kans", "lonely", "physical")
+# Without a baseline record a respondent keeps their own wave's value of these
+# (the design needs a stratum); the other baseline columns are missing.
+BASELINE_FALLBACK = ("stratum",)
 
 
 def baseline_name(column: str, baseline: str) -> str:
@@ -130,17 +135,22 @@ def carry_baseline(
     """Add ``<column>_<wave>``: each respondent's value in the baseline wave.
 
     Respondents of later waves who are not in the baseline file keep their
-    own wave's value, and are counted (the second item returned): a panel of
-    the baseline's respondents should have none.
+    own wave's stratum (`BASELINE_FALLBACK`) and have no other baseline value;
+    they are counted (the second item returned): a panel of the baseline's
+    respondents should have none.
     """
     ids = baseline["resp_id"].astype(str)
     out = analysis.copy()
     keys = out["resp_id"].astype(str)
     missing = ~keys.isin(set(ids))
     for column in columns:
+        if column not in baseline.columns:
+            continue
         lookup = pd.Series(baseline[column].to_numpy(), index=ids.to_numpy())
         carried = keys.map(lookup)
-        out[baseline_name(column, wave)] = carried.where(~missing, out[column])
+        if column in BASELINE_FALLBACK:
+            carried = carried.where(~missing, out[column])
+        out[baseline_name(column, wave)] = carried
     return out, int(missing.sum())
 
 
@@ -149,15 +159,19 @@ def analysis_data(
     baseline_frame: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """The analysis file: the analysed waves stacked, indicators derived, the
-    baseline's stratum carried. Returns it and the number of rows whose respondent
-    is not in the baseline wave (they keep their own wave's stratum)."""
+    baseline's values carried (``baseline_frame``: the baseline wave's harmonised
+    file when it is not among ``harmonized``). Returns it and the number of rows
+    whose respondent is not in the baseline wave."""
     stacked = pd.concat(harmonized, ignore_index=True)
     analysis = derive(stacked, spec)
     if baseline is None:
         return analysis, 0
-    base = stacked if baseline_frame is None else baseline_frame
-    return carry_baseline(analysis, base[base["wave"].astype(str) == str(baseline)],
-                          str(baseline))
+    if baseline_frame is None:
+        base = analysis[analysis["wave"].astype(str) == str(baseline)]
+    else:
+        base = derive(baseline_frame, spec)
+        base = base[base["wave"].astype(str) == str(baseline)]
+    return carry_baseline(analysis, base, str(baseline))
 
 
 def resolve_spec(spec: Mapping | None) -> dict:

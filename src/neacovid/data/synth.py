@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from neacovid.data.config import REPO
+from neacovid.data.config import REPO, fieldwork_start
 from neacovid.data.indicators import DEFAULT_SPEC, any_flag, mean_flag, sum_flag
 from neacovid.data.io import atomic_path
 from neacovid.errors import ConfigError, InputFileError
@@ -899,7 +899,7 @@ _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 
 
 def _fix_timestamp(path: Path, fieldwork: str) -> None:
-    year, month = _fieldwork_start(fieldwork)
+    year, month = fieldwork_start(fieldwork)
     stamp = f"01 {_MONTHS[month - 1]} {year % 100:02d}00:00:00".encode("ascii")
     with open(path, "r+b") as fh:
         head = fh.read(_DATE_OFFSET + len(stamp))
@@ -931,25 +931,12 @@ def _read_waves(path: Path) -> pd.DataFrame:
             f"{path}: wave {waves['wave'][waves['wave'].duplicated()].iloc[0]} listed twice"
         )
     for f in waves["fieldwork"]:
-        _fieldwork_start(f)
+        fieldwork_start(f)
     return waves
 
 
-def _fieldwork_start(fieldwork: str) -> tuple[int, int]:
-    try:
-        year, month = str(fieldwork).split("/")[0].split("-")[:2]
-        year, month = int(year), int(month)
-        if not 1 <= month <= 12:
-            raise ValueError
-    except ValueError:
-        raise InputFileError(
-            f"waves.csv: fieldwork {fieldwork!r} is not of the form YYYY-MM[/YYYY-MM]"
-        ) from None
-    return year, month
-
-
 def _wave_time(fieldwork: str) -> float:
-    year, month = _fieldwork_start(fieldwork)
+    year, month = fieldwork_start(fieldwork)
     return year + (month - 0.5) / 12
 
 

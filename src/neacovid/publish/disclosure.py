@@ -177,14 +177,19 @@ def apply_rules(
     status[flagged] = INDICATIVE
     reason[flagged] = flags[flagged]
 
-    # Everything numeric is a number to hide, except the keys of a cell and the level.
+    # Everything numeric is a number to hide, except the keys of a cell and the level;
+    # a verdict (a bool such as `significant`) is hidden too.
+    hidden = (status == SUPPRESSED) | (status == EMPTY)
+    verdicts = [c for c in out.columns if pd.api.types.is_bool_dtype(out[c]) and c not in keep]
     numbers = [
         c for c in out.columns
-        if c not in domain and c not in keep and c not in ("level", "category")
+        if c not in domain and c not in keep and c not in ("level", "category", *verdicts)
         and pd.api.types.is_numeric_dtype(out[c])
     ]
     out[numbers] = out[numbers].astype(float)
-    out.loc[(status == SUPPRESSED) | (status == EMPTY), numbers] = np.nan
+    out.loc[hidden, numbers] = np.nan
+    for column in verdicts:
+        out[column] = out[column].astype(object).where(~hidden, None)
     publish_rounded(out, rules)
     for c in [*n_columns, *(w for w in with_columns if w and w in out.columns)]:
         out[c] = out[c].round().astype("Int64")
@@ -395,10 +400,14 @@ def align_with_estimates(
     hide &= live
     mark &= (out["status"] == OK).to_numpy() & ~hide
     if hide.any():
+        verdicts = [c for c in out.columns if c in ("significant", "within_ci")]
         numbers = [c for c in out.columns if c not in keep and c != "level"
-                   and pd.api.types.is_numeric_dtype(out[c])]
+                   and c not in verdicts and pd.api.types.is_numeric_dtype(out[c])]
         out[numbers] = out[numbers].astype(float)
         out.loc[hide, numbers] = np.nan
+        for column in verdicts:
+            out[column] = out[column].astype(object)
+            out.loc[hide, column] = None
         out.loc[hide, "status"] = SUPPRESSED
         out.loc[hide, "reason"] = "shows a cell suppressed in the estimate tables"
     out.loc[mark, "status"] = INDICATIVE
@@ -453,6 +462,17 @@ def align_key_figures(
     return out
 
 
+def protect_key_figures(table: pd.DataFrame, rules: DisclosureRules,
+                        cells: Mapping[Cell, str], populations: Mapping) -> pd.DataFrame:
+    """Key figures (`neacovid.publish.keyfigures`, estimates in percent): the rules, and
+    every cell hidden or indicative in the estimate tables (``cells``,
+    `read_cell_status`) likewise here."""
+    out = apply_rules(table, rules, ["wave", "population", "indicator"],
+                      keep=["published", "within_ci"], scale=100)
+    out["within_ci"] = out["within_ci"].where(out["status"] != SUPPRESSED)
+    return align_key_figures(out, cells, populations)
+
+
 # -- the command line: the same rules on an analyst's own breakdowns -------------------
 
 
@@ -495,28 +515,50 @@ def protect_changes(table: pd.DataFrame, by: Sequence[str], over: str, rules: Di
                        with_columns=["n_with", "base_n_with"], rse=False)
 
 
-def protect_model(
-    table: pd.DataFrame, data: pd.DataFrame, rules: DisclosureRules, binary: bool = True
-) -> pd.DataFrame:
-    """A model's terms: a factor level needs ``min_n`` respondents in the fit, and for
-    a 0/1 outcome ``min_n`` with and ``min_n`` without it (other terms: the whole fit)."""
+def protect_model(fit, data: pd.DataFrame, rules: DisclosureRules,
+                  binary: bool = True) -> pd.DataFrame:
+    """A model's terms (a `neacovid.survey.models.ModelFit`): a factor level needs
+    ``min_n`` respondents in the fit, and for a 0/1 outcome ``min_n`` with and
+    ``min_n`` without it. The intercept is the reference levels' odds: its counts
+    are those of the least safe reference level; other terms count the whole fit.
+    Adds ``n`` (and ``n_with``) per term."""
     import re
 
-    fitted = data.iloc[table.attrs["rows"]]
-    outcome = fitted.eval(table.attrs["outcome"]) if table.attrs["outcome"] not in fitted \
-        else fitted[table.attrs["outcome"]]
+    fitted = data.iloc[fit.rows]
+    outcome = (fitted[fit.outcome] if fit.outcome in fitted
+               else fitted.eval(fit.outcome, engine="python"))
     positive = pd.Series(np.asarray(outcome, dtype=float) == 1, index=fitted.index)
     factor = re.compile(r"^C\((?P<var>[A-Za-z_][A-Za-z0-9_]*).*\)\[T\.(?P<level>.*)\]$")
-    n, n_with = [], []
-    for term in table["term"]:
+    levels: dict[str, set] = {}
+    for term in fit.table["term"]:
         match = factor.match(term)
         if match and match["var"] in fitted.columns:
-            inside = fitted[match["var"]].astype(str) == match["level"]
+            levels.setdefault(match["var"], set()).add(match["level"])
+
+    def counts(inside: pd.Series) -> tuple[int, int]:
+        return int(inside.sum()), int((inside & positive).sum())
+
+    def reference_counts() -> tuple[int, int]:
+        found = []
+        for var, shown in levels.items():
+            values = fitted[var].astype(str)
+            for level in sorted(set(values.dropna()) - shown):
+                n, k = counts(values == level)
+                found.append((min(k, n - k) if binary else n, n, k))
+        return min(found)[1:] if found else counts(pd.Series(True, index=fitted.index))
+
+    n, n_with = [], []
+    for term in fit.table["term"]:
+        match = factor.match(term)
+        if match and match["var"] in fitted.columns:
+            term_n, term_k = counts(fitted[match["var"]].astype(str) == match["level"])
+        elif term == "Intercept":
+            term_n, term_k = reference_counts()
         else:
-            inside = pd.Series(True, index=fitted.index)
-        n.append(int(inside.sum()))
-        n_with.append(int((inside & positive).sum()))
+            term_n, term_k = counts(pd.Series(True, index=fitted.index))
+        n.append(term_n)
+        n_with.append(term_k)
     if not binary:
-        return apply_rules(table.assign(n=n), rules, ["term"], rse=False)
-    out = table.assign(n=n, n_with=n_with)
+        return apply_rules(fit.table.assign(n=n), rules, ["term"], rse=False)
+    out = fit.table.assign(n=n, n_with=n_with)
     return apply_rules(out, rules, ["term"], with_columns=["n_with"], rse=False)

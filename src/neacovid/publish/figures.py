@@ -63,6 +63,7 @@ from plotnine import (
 from neacovid.data.io import atomic_path
 from neacovid.errors import DataError
 from neacovid.publish.keyfigures import category_label
+from neacovid.publish.tables import verdict
 from neacovid.publish.words import (
     format_number,
     format_signed,
@@ -648,21 +649,25 @@ def changes_figure(
     """Change against ``reference_wave`` (forest plot): difference and CI per wave.
 
     ``changes`` has ``indicator, wave, [location|age_group], estimate,
-    base_estimate, diff, se, ci_low, ci_high, p_value, p_holm, df``, with
+    base_estimate, diff, se, ci_low, ci_high, p_value, significant`` (the
+    pipeline's verdict of its multiple-testing families; a table of
+    `neacovid.survey.compare.changes` has ``p_holm`` instead), with
     ``diff`` and its CI on the 0..1 scale (a ``base`` column, as
     `neacovid.survey.compare.changes` writes, names the reference wave; ``status`` as in
     the other tables). The pipeline's long format (``breakdown`` + ``group``
     columns, e.g. ``changes_vs_2019.csv``) works too: ``breakdown`` picks its
     rows (None: ``all``). Pass ``indicators`` to keep shares only (the axis is
     in percentage points; a mean such as sitting_hours does not belong here).
-    Significant (``p_holm < alpha``):
-    filled vermillion marker; otherwise hollow black. Facets: indicator (rows) x
+    Significant: filled vermillion marker; otherwise hollow black. Facets: indicator (rows) x
     group (columns).
     """
     t = _text(language)
     title = t["title_changes_location" if breakdown == "location" else "title_changes"].format(
         ref=reference_wave)
-    _require(changes, ["indicator", "wave", "diff", "ci_low", "ci_high", "p_holm"], table_name)
+    _require(changes, ["indicator", "wave", "diff", "ci_low", "ci_high"], table_name)
+    if "significant" not in changes:
+        _require(changes, ["p_holm"], table_name)
+        changes = changes.assign(significant=changes["p_holm"] < alpha)
     if {"breakdown", "group"} <= set(changes.columns):  # long format: one table, all breakdowns
         wanted = breakdown or "all"
         changes = changes[changes["breakdown"].astype(str) == wanted]
@@ -697,7 +702,7 @@ def changes_figure(
                                   list(facet_labels.values()))
     sig_label = t["significant"].format(alpha=_number(alpha, language, 2))
     shown["significance"] = pd.Categorical(
-        np.where(shown["p_holm"] < alpha, sig_label, t["not_significant"]),
+        np.where(verdict(shown["significant"]), sig_label, t["not_significant"]),
         [sig_label, t["not_significant"]],
     )
     if breakdown:
@@ -754,7 +759,7 @@ def changes_figure(
     )
     panel_rows = len(indicators) if breakdown else math.ceil(len(indicators) / 2)
     height = min(9.5, 1.6 + panel_rows * (0.25 * len(waves) + 0.35))
-    n_sig = int((shown["p_holm"] < alpha).sum())
+    n_sig = int(verdict(shown["significant"]).sum())
     largest = ""
     if len(shown):
         top = shown.iloc[int(np.argmax(shown["diff"].abs().to_numpy()))]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+import numpy as np
 import pandas as pd
 
 from neacovid.errors import ConfigError
@@ -98,6 +99,14 @@ def estimate_tables(
 # -- comparisons (panel design: respondents are PSUs shared across waves) ------
 
 
+MULTIPLE_TESTING = ("holm_per_indicator", "holm_table", "bh")
+
+
+def verdict(values: pd.Series) -> np.ndarray:
+    """A yes/no column as read back from CSV (True/False, "True", 1.0; missing: no)."""
+    return values.map(lambda v: str(v).strip().lower() in ("true", "1", "1.0")).to_numpy()
+
+
 def change_table(
     analysis: pd.DataFrame,
     design: Design | BoundDesign,
@@ -105,21 +114,23 @@ def change_table(
     breakdowns: Sequence[str],
     base: str | None,
     level: float = 0.95,
+    method: str = "holm_per_indicator",
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """Every indicator's change between waves: overall and per breakdown group.
 
     ``base`` a wave: every wave against it; None: each wave against the
     previous one. One long table (``breakdown``/``group`` say which rows are
-    overall, by location, by age group), Holm-adjusted over the whole table.
+    overall, by location, by age group), with the multiple-testing families of
+    `families` (``family``, ``p_adjusted``, ``adjustment``, ``significant``).
     """
     from neacovid.survey.compare import changes
-    from neacovid.survey.multitest import holm
 
     bound = as_bound(design, analysis)
     parts = []
     for indicator in indicators:
         for breakdown in [None, *breakdowns]:
-            if breakdown is not None and breakdown in (indicator, DERIVED_FROM.get(indicator)):
+            if breakdown is not None and _derived(indicator, breakdown):
                 continue
             table = changes(analysis, bound, indicator, over="wave", base=base,
                             by=breakdown, level=level)
@@ -128,9 +139,86 @@ def change_table(
             table.insert(0, "breakdown", breakdown or "all")
             table.insert(0, "indicator", indicator)
             parts.append(table)
-    out = pd.concat(parts, ignore_index=True)
-    out["p_holm"] = holm(out["p_value"].to_numpy())
+    out = pd.concat(parts, ignore_index=True).drop(columns=["p_holm"])
+    return families(out, method, alpha)
+
+
+def _derived(indicator: str, breakdown: str) -> bool:
+    """An indicator made from the breakdown (home_any from location): 0% and 100%."""
+    origin = DERIVED_FROM.get(indicator)
+    return breakdown in (indicator, origin)
+
+
+def families(table: pd.DataFrame, method: str, alpha: float) -> pd.DataFrame:
+    """Adjusted p-values of a change table, by the families ``method`` names.
+
+    ``holm_per_indicator`` (the default): per indicator, the overall changes are one
+    Holm family; the subgroup changes of a breakdown in one wave are another,
+    tested only where the indicator's overall change in that wave is significant
+    (a hierarchy: how many subgroup tables the config asks for does not change
+    whether a headline change is significant). ``holm_table``: Holm over the
+    whole table. ``bh``: Benjamini-Hochberg per indicator.
+    """
+    from neacovid.survey.multitest import adjust
+
+    if method not in MULTIPLE_TESTING:
+        raise ConfigError(
+            f"compare.multiple_testing: {method!r} is not one of {', '.join(MULTIPLE_TESTING)}"
+        )
+    out = table.copy()
+    out["family"] = ""
+    out["p_adjusted"] = np.nan
+    p = out["p_value"].to_numpy(dtype=float)
+    overall = (out["breakdown"] == "all").to_numpy()
+    if method == "holm_table":
+        out["family"] = "every test of this table (Holm)"
+        out["p_adjusted"] = adjust(p, "holm")
+        out["adjustment"] = "holm"
+        out["significant"] = out["p_adjusted"] < alpha
+        return out
+    if method == "bh":
+        for indicator, rows in out.groupby("indicator").groups.items():
+            out.loc[rows, "family"] = f"{indicator}: every change (Benjamini-Hochberg)"
+            out.loc[rows, "p_adjusted"] = adjust(p[out.index.get_indexer(rows)], "bh")
+        out["adjustment"] = "bh"
+        out["significant"] = out["p_adjusted"] < alpha
+        return out
+    keys = ["indicator", "wave", "base"]
+    for indicator, rows in out[overall].groupby("indicator").groups.items():
+        out.loc[rows, "family"] = f"{indicator}: overall changes (Holm)"
+        out.loc[rows, "p_adjusted"] = adjust(p[out.index.get_indexer(rows)], "holm")
+    headline = out[overall].set_index(keys)["p_adjusted"] < alpha
+    for (indicator, breakdown, wave), rows in out[~overall].groupby(
+        ["indicator", "breakdown", "wave"]
+    ).groups.items():
+        out.loc[rows, "family"] = (f"{indicator}: {breakdown} groups in {wave}, tested when "
+                                   "the overall change is significant (Holm)")
+        out.loc[rows, "p_adjusted"] = adjust(p[out.index.get_indexer(rows)], "holm")
+    out["adjustment"] = "holm"
+    gate = [bool(headline.get((r.indicator, r.wave, r.base), False)) or r.breakdown == "all"
+            for r in out.itertuples(index=False)]
+    out["significant"] = (out["p_adjusted"] < alpha) & np.asarray(gate)
     return out
+
+
+def flat_families(table: pd.DataFrame, keys: Sequence[str], method: str,
+                  alpha: float) -> pd.DataFrame:
+    """One family per combination of ``keys`` (Holm, or BH with ``method="bh"``)."""
+    from neacovid.survey.multitest import adjust
+
+    kind = "bh" if method == "bh" else "holm"
+    name = "Benjamini-Hochberg" if kind == "bh" else "Holm"
+    out = table.copy()
+    out["family"] = ""
+    out["p_adjusted"] = np.nan
+    p = out["p_value"].to_numpy(dtype=float)
+    for key, rows in out.groupby(list(keys), dropna=False).groups.items():
+        label = ", ".join(str(k) for k in np.atleast_1d(key))
+        out.loc[rows, "family"] = f"{label} ({name})"
+        out.loc[rows, "p_adjusted"] = adjust(p[out.index.get_indexer(rows)], kind)
+    out["adjustment"] = kind
+    out["significant"] = out["p_adjusted"] < alpha
+    return out.drop(columns=[c for c in ("p_holm",) if c in out.columns])
 
 
 def contrast_table(
@@ -139,17 +227,19 @@ def contrast_table(
     indicators: Sequence[str],
     contrasts: Sequence[Mapping],
     level: float = 0.95,
+    method: str = "holm_per_indicator",
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
-    """Group contrasts (e.g. home workers vs on-site) per indicator, Holm over the table."""
+    """Group contrasts (e.g. home workers vs on-site) per indicator; one family per
+    indicator and contrast."""
     from neacovid.survey.compare import contrast
-    from neacovid.survey.multitest import holm
 
     bound = as_bound(design, analysis)
     parts = []
     for spec in contrasts:
         for indicator in indicators:
             # home_any by location is 0 or 1 by definition: not a test.
-            if indicator == spec["group"] or DERIVED_FROM.get(indicator) == spec["group"]:
+            if _derived(indicator, spec["group"]):
                 continue
             table = contrast(analysis, bound, indicator, spec["group"], spec["a"], spec["b"],
                              by=list(spec["by"]), level=level)
@@ -157,10 +247,46 @@ def contrast_table(
             table.insert(0, "contrast", spec["name"])
             table.insert(0, "indicator", indicator)
             parts.append(table)
-    out = pd.concat(parts, ignore_index=True)
-    out["p_holm"] = holm(out["p_value"].to_numpy())
+    out = flat_families(pd.concat(parts, ignore_index=True), ["indicator", "contrast"], method,
+                        alpha)
     by = list(dict.fromkeys(c for spec in contrasts for c in spec["by"]))
     head = ["indicator", "contrast", "group", *by]
+    return out[head + [c for c in out.columns if c not in head]]
+
+
+def did_table(
+    analysis: pd.DataFrame,
+    design: Design | BoundDesign,
+    indicators: Sequence[str],
+    specs: Sequence[Mapping],
+    base: str,
+    level: float = 0.95,
+    method: str = "holm_per_indicator",
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Differences in differences since ``base`` (`neacovid.survey.compare`); one family
+    per indicator and comparison."""
+    from neacovid.survey.compare import differences_in_differences
+
+    bound = as_bound(design, analysis)
+    parts = []
+    for spec in specs:
+        for indicator in indicators:
+            if _derived(indicator, spec["group"]) or any(
+                _derived(indicator, b) for b in spec["by"]
+            ):
+                continue
+            table = differences_in_differences(
+                analysis, bound, indicator, spec["group"], spec["a"], spec["b"], over="wave",
+                base=base, by=list(spec["by"]), level=level)
+            table.insert(0, "group", spec["group"])
+            table.insert(0, "comparison", spec["name"])
+            table.insert(0, "indicator", indicator)
+            parts.append(table)
+    out = flat_families(pd.concat(parts, ignore_index=True), ["indicator", "comparison"],
+                        method, alpha)
+    by = list(dict.fromkeys(c for spec in specs for c in spec["by"]))
+    head = ["indicator", "comparison", "group", *by, "wave"]
     return out[head + [c for c in out.columns if c not in head]]
 
 
@@ -196,31 +322,40 @@ NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 FACTOR_TERM = re.compile(r"^C\((?P<var>[A-Za-z_][A-Za-z0-9_]*).*\)\[T\.(?P<level>.*)\]$")
 
 
-def model_table(
+def model_tables(
     analysis: pd.DataFrame,
     design: Design | BoundDesign,
     outcome: str,
-    covariates: Sequence[str],
-    level: float = 0.95,
+    effects: Sequence[str],
+    adjust: Sequence[str],
+    rules,
+    by_wave: bool = True,
     references: Mapping[str, str] | None = None,
-) -> pd.DataFrame:
-    """Logistic regression of ``outcome`` on factor ``covariates`` (odds ratios).
+    level: float = 0.95,
+    alpha: float = 0.05,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Logistic regressions of ``outcome`` on factor ``effects`` and ``adjust``:
+    (odds ratios under the disclosure rules, Wald tests of every factor).
 
-    Every covariate enters as a factor; its reference level is the one in
-    ``references``, else the first sorted level. ``n`` and ``n_with`` per
-    term: respondents in the fit with that level, and those of them with the
-    outcome (for the disclosure rules); the intercept's are those of the least
-    safe reference level.
+    With ``by_wave`` one model per wave (the wave's rows as a subset of the
+    design), so that the effect of location in a wave is that wave's; otherwise
+    one model of all waves with wave among the adjustments. Every factor enters
+    with the reference level of ``references`` (else the first sorted level).
+    The Holm family of a model is the terms of ``effects``; adjustment terms and
+    the intercept have no adjusted p-value.
     """
-    from neacovid.survey.models import logit
+    from neacovid.publish.disclosure import apply_rules, protect_model
+    from neacovid.survey.models import ModelError, fit_logit, term_tests
+    from neacovid.survey.multitest import adjust as adjust_p
 
     references = dict(references or {})
+    covariates = [*effects, *adjust] + ([] if by_wave else ["wave"])
     for column in [outcome, *covariates]:
         # Names only: a config value is never code in a formula.
         if not NAME.fullmatch(str(column)) or column not in analysis.columns:
             raise ConfigError(
                 f"models: {column!r} is not a column of the analysis data (names are letters, "
-                "digits and underscores); list column names in models.covariates/indicators"
+                "digits and underscores); list column names in models.effects/adjust/indicators"
             )
 
     def factor(column: str) -> str:
@@ -228,31 +363,87 @@ def model_table(
             return f"C({column}, Treatment({str(references[column])!r}))"
         return f"C({column})"
 
-    formula = f"{outcome} ~ " + " + ".join(factor(c) for c in covariates)
-    table = logit(analysis, design, formula, level=level)
-    fitted = analysis.loc[analysis[[outcome, *covariates]].notna().all(axis=1)]
-    positive = fitted[outcome].astype(float) == 1
-    # Respondents in the fit per factor level, and those of them with the outcome:
-    # the disclosure rules need both for every level a term shows.
-    n_level = {c: fitted[c].astype(str).value_counts() for c in covariates}
-    n_with = {c: fitted.loc[positive, c].astype(str).value_counts() for c in covariates}
+    terms = [factor(c) for c in covariates]
+    formula = f"{outcome} ~ " + " + ".join(terms)
+    bound = as_bound(design, analysis)
+    waves = sorted(analysis["wave"].astype(str).unique()) if by_wave else ["all"]
+    coefficients, tests = [], []
+    for wave in waves:
+        subset = (analysis["wave"].astype(str) == wave).to_numpy() if by_wave else None
+        inside = np.ones(len(analysis), dtype=bool) if subset is None else subset
+        inside = inside & analysis[[outcome, *covariates]].notna().all(axis=1).to_numpy()
+        # An adjustment level with fewer than min_n cases or non-cases in the model's
+        # rows separates the outcome (no finite estimate) and is never reported: it
+        # joins "(other)". The effects keep their levels; a small one is suppressed.
+        data = analysis.assign(**{
+            column: sparse_levels_merged(analysis[column], analysis[outcome], inside,
+                                         rules.min_n)
+            for column in adjust})
+        try:
+            fit = fit_logit(data, bound, formula, level=level, subset=subset)
+        except ModelError as err:
+            coefficients.append(pd.DataFrame({
+                "indicator": [outcome], "wave": [wave], "term": ["(model)"], "n": [0],
+                "status": ["not_estimable"], "reason": [f"not estimable: {type(err).__name__}"],
+            }))
+            continue
+        # The family is every effect term, whether or not a term is shown afterwards:
+        # suppressing a term must not change the others' adjusted p-values.
+        raw = fit.table.drop(columns=["p_holm"])
+        effect = raw["term"].map(lambda t: _factor_of(t) in effects).to_numpy()
+        raw["p_adjusted"] = np.nan
+        raw.loc[effect, "p_adjusted"] = adjust_p(raw.loc[effect, "p_value"].to_numpy(), "holm")
+        raw["family"] = np.where(effect, f"{outcome}, {wave}: {', '.join(effects)} (Holm)", "")
+        raw["significant"] = raw["p_adjusted"] < alpha
+        table = protect_model(replace(fit, table=raw), data, rules)
+        table["significant"] = table["significant"].where(effect & table["p_adjusted"].notna())
+        table.insert(0, "wave", wave)
+        table.insert(0, "indicator", outcome)
+        coefficients.append(table)
+        tested = term_tests(fit, terms)
+        tested["factor"] = covariates
+        tested["role"] = ["effect" if c in effects else "adjustment" for c in covariates]
+        tested["n"] = len(fit.rows)
+        tested.insert(0, "wave", wave)
+        tested.insert(0, "indicator", outcome)
+        tests.append(apply_rules(tested, rules, ["indicator", "wave", "term"], rse=False))
+    test_table = pd.concat(tests, ignore_index=True) if tests else pd.DataFrame()
+    out = pd.concat(coefficients, ignore_index=True)
+    # The columns of an estimated model first, whichever wave came first.
+    full = next((list(c.columns) for c in coefficients if len(c.columns) > 6), list(out.columns))
+    return out[full], test_table
 
-    def term_counts(term: str) -> tuple[int, int]:
-        match = FACTOR_TERM.match(term)
-        if match is not None:
-            var, value = match["var"], match["level"]
-            return int(n_level[var].get(value, 0)), int(n_with[var].get(value, 0))
-        # The intercept is the reference levels' odds: its counts are those of the
-        # reference level that is least safe.
-        levels = []
-        for c in covariates:
-            ref = str(references.get(c, sorted(n_level[c].index)[0]))
-            n, k = int(n_level[c].get(ref, 0)), int(n_with[c].get(ref, 0))
-            levels.append((min(k, n - k), n, k))
-        return min(levels)[1:] if levels else (len(fitted), int(positive.sum()))
 
-    table.insert(0, "indicator", outcome)
-    counts = [term_counts(t) for t in table["term"]]
-    table["n"] = [n for n, _ in counts]
-    table["n_with"] = [k for _, k in counts]
-    return table
+OTHER = "(other)"
+
+
+def sparse_levels_merged(values: pd.Series, outcome: pd.Series | None, rows: np.ndarray,
+                         min_n: int) -> pd.Series:
+    """A factor as text with its sparse levels merged into ``(other)``: levels with fewer
+    than ``min_n`` of ``rows``, or (given a 0/1 ``outcome``) fewer than ``min_n`` cases or
+    non-cases among them. If ``(other)`` is itself sparse it joins the largest level.
+    Missing values stay missing."""
+    text = values.astype(object).where(values.notna()).map(lambda v: v if pd.isna(v) else str(v))
+    inside = pd.Series(rows, index=values.index) & text.notna()
+    counts = text[inside].value_counts()
+    sparse = counts < min_n
+    if outcome is not None:
+        cases = (outcome[inside] == 1).groupby(text[inside]).sum()
+        sparse |= (cases.reindex(counts.index, fill_value=0) < min_n) | (
+            (counts - cases.reindex(counts.index, fill_value=0)) < min_n)
+    small = set(counts[sparse].index)
+    if not small:
+        return text
+    text = text.where(~text.isin(small), OTHER)
+    merged = inside & (text == OTHER)
+    if merged.sum() < min_n or (outcome is not None and (
+            (outcome[merged] == 1).sum() < min_n or (outcome[merged] == 0).sum() < min_n)):
+        largest = counts.drop(index=list(small)).idxmax() if len(counts) > len(small) \
+            else counts.idxmax()
+        text = text.where(text != OTHER, largest)
+    return text
+
+
+def _factor_of(term: str) -> str | None:
+    match = FACTOR_TERM.match(term)
+    return match["var"] if match else None

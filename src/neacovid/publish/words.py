@@ -13,9 +13,9 @@ from functools import cache
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from neacovid.data.config import REPO
+from neacovid.data.yamlfile import read_yaml
 from neacovid.errors import ConfigError
 
 LANGUAGES = ("nl", "en")
@@ -25,7 +25,8 @@ MINUS = "\u2212"
 
 @cache
 def _load(path: Path) -> dict:
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    # The project's loader: a key written twice is an error, not the later one winning.
+    return read_yaml(path, what="words file")
 
 
 def words(name: str, language: str, template_dir: str | Path = TEMPLATE_DIR) -> dict:

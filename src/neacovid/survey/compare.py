@@ -170,26 +170,7 @@ def contrast(
     ``p_holm``, ``df``, ``se_independent``, ``n_a``, ``n_b``.
     """
     bound, by_cols, x = _prepare(data, design, var, "group", group, by, level)
-    col = data[group]
-    a_values, b_values = _values(a), _values(b)
-    present = pd.Series(pd.unique(col.dropna()))
-    for name, values in (("a", a_values), ("b", b_values)):
-        absent = [v for v in values if not present.isin([v]).any()]
-        if absent:
-            raise DataError(
-                f"{name}={absent[0]!r} is not a value of column {group!r}; its values are: "
-                f"{_preview(sorted(present, key=str))} (values are compared as stored, "
-                "e.g. 1 is not '1')"
-            )
-    both = set(map(_key, a_values)) & set(map(_key, b_values))
-    if both:
-        raise DataError(
-            f"a and b share the value(s) {sorted(both)!r} of column {group!r}; "
-            "the two groups must not overlap"
-        )
-    in_a = col.isin(a_values).to_numpy()
-    in_b = col.isin(b_values).to_numpy()
-    side = np.where(in_a, 0, np.where(in_b, 1, -1))
+    a_values, b_values, side = _sides(data, group, a, b)
 
     groups = domain_index(data, by_cols, subset)
     in_domain = (groups.code >= 0) & (side >= 0) & ~np.isnan(x)
@@ -210,6 +191,156 @@ def contrast(
     out["n_with_b"] = res.with_right
     out["level"] = level
     out["ci_method"] = T_INTERVAL
+    return out
+
+
+def _sides(data: pd.DataFrame, group: str, a, b) -> tuple[list, list, np.ndarray]:
+    """(values of a, values of b, per row 0 for a, 1 for b, -1 for neither)."""
+    col = data[group]
+    a_values, b_values = _values(a), _values(b)
+    present = pd.Series(pd.unique(col.dropna()))
+    for name, values in (("a", a_values), ("b", b_values)):
+        absent = [v for v in values if not present.isin([v]).any()]
+        if absent:
+            raise DataError(
+                f"{name}={absent[0]!r} is not a value of column {group!r}; its values are: "
+                f"{_preview(sorted(present, key=str))} (values are compared as stored, "
+                "e.g. 1 is not '1')"
+            )
+    both = set(map(_key, a_values)) & set(map(_key, b_values))
+    if both:
+        raise DataError(
+            f"a and b share the value(s) {sorted(both)!r} of column {group!r}; "
+            "the two groups must not overlap"
+        )
+    in_a = col.isin(a_values).to_numpy()
+    in_b = col.isin(b_values).to_numpy()
+    return a_values, b_values, np.where(in_a, 0, np.where(in_b, 1, -1))
+
+
+DID_COLUMNS = [
+    "base", "a", "b", "estimate_a", "base_estimate_a", "estimate_b", "base_estimate_b",
+    "did", "se", "ci_low", "ci_high", "p_value", "p_holm", "df", "n_a", "base_n_a", "n_b",
+    "base_n_b", "n_with_a", "base_n_with_a", "n_with_b", "base_n_with_b", "level", "ci_method",
+]
+
+
+def differences_in_differences(
+    data: pd.DataFrame,
+    design: Design | BoundDesign,
+    var: str,
+    group: str,
+    a,
+    b,
+    over: str = "wave",
+    base: object = "2019",
+    by: str | list[str] | None = None,
+    level: float = 0.95,
+    subset: str | np.ndarray | pd.Series | None = None,
+) -> pd.DataFrame:
+    """Whether ``var`` changed more in group ``a`` than in group ``b`` since ``base``.
+
+    For every level w of ``over`` other than ``base`` (and every ``by`` group):
+    did = (mean(a, w) - mean(a, base)) - (mean(b, w) - mean(b, base)), the
+    contrast (+1, -1, -1, +1) of four domain means, with its variance from their
+    joint covariance on the design: with the panel id as PSU the same people in
+    both waves carry their correlation, as R's ``svyby(covmat = TRUE)`` +
+    ``svycontrast``. Use a group fixed at the base (age group in 2019) to
+    follow the same people; a group that changes over time mixes people.
+
+    ``df`` is that of the design restricted to the rows of the four domains;
+    the interval is t with it, as for `changes`. Columns: the ``by`` columns,
+    ``over`` (w), then `DID_COLUMNS`.
+    """
+    bound, by_cols, x = _prepare(data, design, var, "group", group, by, level)
+    if over == group or over in by_cols:
+        raise DataError(f"over={over!r} is also the group or a by column; use another column")
+    require_columns(data, [over])
+    a_values, b_values, side = _sides(data, group, a, b)
+    over_code, over_levels = pd.factorize(data[over], sort=True)
+    b_level = _find_level(over_levels, base, over)
+    n_levels = len(over_levels)
+    groups = domain_index(data, by_cols, subset)
+    in_domain = (groups.code >= 0) & (side >= 0) & (over_code >= 0) & ~np.isnan(x)
+    dom = np.where(in_domain, (groups.code * 2 + side) * n_levels + over_code, -1)
+    n_dom = groups.count * 2 * n_levels
+
+    rows = np.flatnonzero(dom >= 0)
+    d = dom[rows]
+    w = bound.weights[rows]
+    xr = x[rows]
+    n = np.bincount(d, minlength=n_dom)
+    binary = np.isin(xr, (0.0, 1.0)).all()
+    ones = (np.bincount(d, xr == 1, minlength=n_dom).astype(float) if binary
+            else np.full(n_dom, np.nan))
+    weighted_n = np.bincount(d, w, minlength=n_dom)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.bincount(d, w * xr, minlength=n_dom) / weighted_n
+        influence = w * (xr - mean[d]) / weighted_n[d]
+
+    waves = [i for i in range(n_levels) if i != b_level]
+    g = np.repeat(np.arange(groups.count), len(waves))
+    level_index = np.tile(waves, groups.count)
+
+    def domain(side_: int, level_) -> np.ndarray:
+        return (g * 2 + side_) * n_levels + level_
+
+    four = [domain(0, level_index), domain(0, b_level), domain(1, level_index),
+            domain(1, b_level)]
+    sign = np.array([1.0, -1.0, -1.0, 1.0])
+    pairs = [(i, j) for i in range(4) for j in range(i, 4)]
+    left = np.concatenate([four[i] for i, _ in pairs])
+    right = np.concatenate([four[j] for _, j in pairs])
+    pc = domain_covariance(bound, rows, d, influence, n_dom, left, right)
+    m = len(g)
+    variance = np.zeros(m)
+    for k, (i, j) in enumerate(pairs):
+        cov = pc.covariance[k * m:(k + 1) * m]
+        variance += sign[i] * sign[j] * cov * (1 if i == j else 2)
+    did = sum(sign[i] * mean[four[i]] for i in range(4))
+    se = np.sqrt(np.maximum(variance, 0.0))
+    df = _union_df(bound, rows, d, four)
+    empty = np.any([n[f] == 0 for f in four], axis=0)
+    for values in (did, se, df):
+        values[empty] = np.nan
+    t = t_quantile(level, df)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = 2 * stats.t.sf(np.abs(did / se), np.where(df > 0, df, np.nan))
+
+    out = groups.frame(repeat=len(waves))
+    out[over] = np.asarray(over_levels.take(level_index))
+    out["base"] = over_levels[b_level]
+    out["a"] = _label(a_values)
+    out["b"] = _label(b_values)
+    for name, f in (("estimate_a", four[0]), ("base_estimate_a", four[1]),
+                    ("estimate_b", four[2]), ("base_estimate_b", four[3])):
+        out[name] = np.where(n[f] > 0, mean[f], np.nan)
+    out["did"] = did
+    out["se"] = se
+    out["ci_low"] = did - t * se
+    out["ci_high"] = did + t * se
+    out["p_value"] = p
+    out["p_holm"] = holm(p)
+    out["df"] = df
+    for name, f in (("n_a", four[0]), ("base_n_a", four[1]), ("n_b", four[2]),
+                    ("base_n_b", four[3])):
+        out[name] = n[f]
+        out[name.replace("n_", "n_with_", 1)] = ones[f]
+    out["level"] = level
+    out["ci_method"] = T_INTERVAL
+    return out[[*groups.labels.columns, over, *DID_COLUMNS]]
+
+
+def _union_df(bound: BoundDesign, rows: np.ndarray, d: np.ndarray, domains) -> np.ndarray:
+    """Per set of domains (the k-th of each array in ``domains``): PSUs with a member in
+    any of them minus the strata those PSUs lie in (R: degf of the design restricted
+    to their rows)."""
+    unit = bound.unit_code[rows]
+    out = np.empty(len(domains[0]))
+    for k in range(len(out)):
+        inside = np.isin(d, [f[k] for f in domains])
+        units = np.unique(unit[inside])
+        out[k] = len(units) - len(np.unique(bound.unit_stratum[units])) if len(units) else np.nan
     return out
 
 

@@ -64,6 +64,7 @@ into the outcome column to drop them.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import formulaic
@@ -122,6 +123,20 @@ class ConvergenceError(ModelError):
     """The iterations did not reach the maximum-likelihood estimate."""
 
 
+@dataclass(frozen=True, eq=False)
+class ModelFit:
+    """A fitted model: its coefficient table and what tests and checks of it need."""
+
+    table: pd.DataFrame  # one row per coefficient (`MODEL_COLUMNS` / `LINEAR_COLUMNS`)
+    formula: str
+    outcome: str  # the left-hand side
+    rows: np.ndarray  # positions in the data of the rows in the fit
+    vcov: np.ndarray  # design-based covariance of the coefficients
+    terms: dict[str, list[int]]  # model term (as formulaic writes it) -> its columns
+    df: float  # svyglm's residual df
+    fitted: np.ndarray  # fitted values (probabilities for logit) of the rows in the fit
+
+
 def logit(
     data: pd.DataFrame,
     design: Design | BoundDesign,
@@ -129,6 +144,28 @@ def logit(
     level: float = 0.95,
     subset: str | np.ndarray | pd.Series | None = None,
 ) -> pd.DataFrame:
+    """Design-based logistic regression (`fit_logit`): its coefficient table."""
+    return fit_logit(data, design, formula, level, subset).table
+
+
+def linear(
+    data: pd.DataFrame,
+    design: Design | BoundDesign,
+    formula: str,
+    level: float = 0.95,
+    subset: str | np.ndarray | pd.Series | None = None,
+) -> pd.DataFrame:
+    """Design-based linear regression (`fit_linear`): its coefficient table."""
+    return fit_linear(data, design, formula, level, subset).table
+
+
+def fit_logit(
+    data: pd.DataFrame,
+    design: Design | BoundDesign,
+    formula: str,
+    level: float = 0.95,
+    subset: str | np.ndarray | pd.Series | None = None,
+) -> ModelFit:
     """Design-based logistic regression of a 0/1 outcome (R: svyglm, quasibinomial).
 
     data: the survey data (every row, also those with missing model variables).
@@ -140,11 +177,10 @@ def logit(
     subset: rows to fit (a pandas expression or a boolean mask); the others
         stay in the design, as R's ``subset(design, expr)``.
 
-    Returns one row per coefficient, in the order of the model-matrix columns,
-    with the columns of `MODEL_COLUMNS`. ``attrs`` carries ``formula``,
-    ``outcome``, ``rows`` (positions of the rows in the fit), ``n`` (rows in
-    the fit), ``n_dropped`` (rows of the subset left out for missing values)
-    and ``iterations``.
+    Returns a `ModelFit` whose table has one row per coefficient, in the order
+    of the model-matrix columns, with the columns of `MODEL_COLUMNS`; the
+    table's ``attrs`` carry ``formula``, ``n`` (rows in the fit), ``n_dropped``
+    (rows of the subset left out for missing values) and ``iterations``.
 
     Raises DataError (unknown column, bad formula or outcome), ModelError
     (aliased terms), SeparationError, ConvergenceError.
@@ -177,26 +213,26 @@ def logit(
         columns=MODEL_COLUMNS,
     )
     out.attrs.update(
-        formula=formula, outcome=md.outcome, rows=md.rows, n=len(md.rows),
-        n_dropped=md.n_dropped, iterations=fit.iterations,
+        formula=formula, n=len(md.rows), n_dropped=md.n_dropped, iterations=fit.iterations
     )
-    return out
+    return ModelFit(out, formula, md.outcome, md.rows, table.vcov, md.term_columns,
+                    float(table.df[0]), fit.mu)
 
 
-def linear(
+def fit_linear(
     data: pd.DataFrame,
     design: Design | BoundDesign,
     formula: str,
     level: float = 0.95,
     subset: str | np.ndarray | pd.Series | None = None,
-) -> pd.DataFrame:
+) -> ModelFit:
     """Design-based linear regression of a numeric outcome (R: svyglm, gaussian).
 
-    Arguments as `logit`; the outcome is a number (a bool counts as 0/1).
-    Returns one row per coefficient with the columns of `LINEAR_COLUMNS`:
-    ``term``, ``estimate``, ``se``, ``ci_low``, ``ci_high`` (t with the
-    model's df), ``p_value``, ``p_holm``, ``df``. ``attrs`` carries
-    ``formula``, ``n`` and ``n_dropped``.
+    Arguments as `fit_logit`; the outcome is a number (a bool counts as 0/1).
+    The table has one row per coefficient with the columns of
+    `LINEAR_COLUMNS`: ``term``, ``estimate``, ``se``, ``ci_low``, ``ci_high``
+    (t with the model's df), ``p_value``, ``p_holm``, ``df``, ``level``,
+    ``ci_method``; its ``attrs`` carry ``formula``, ``n`` and ``n_dropped``.
 
     Raises DataError (unknown column, bad formula or outcome), ModelError
     (aliased terms).
@@ -229,12 +265,93 @@ def linear(
         },
         columns=LINEAR_COLUMNS,
     )
-    out.attrs.update(formula=formula, outcome=md.outcome, rows=md.rows, n=len(md.rows),
-                     n_dropped=md.n_dropped)
-    return out
+    out.attrs.update(formula=formula, n=len(md.rows), n_dropped=md.n_dropped)
+    return ModelFit(out, formula, md.outcome, md.rows, table.vcov, md.term_columns,
+                    float(table.df[0]), md.X @ beta)
 
 
-MODELS = {"binomial": logit, "gaussian": linear}
+MODELS = {"binomial": fit_logit, "gaussian": fit_linear}
+
+TERM_TEST_COLUMNS = ["term", "statistic", "ndf", "ddf", "p_value"]
+
+
+def term_tests(model: ModelFit, terms: Sequence[str]) -> pd.DataFrame:
+    """Wald tests that all coefficients of a model term are 0 (R ``regTermTest(model,
+    ~term)``, its default method): F = b' V^-1 b / p on (p, the model's df) degrees
+    of freedom, with V the design-based covariance. ``model`` is a `ModelFit` of
+    `fit_logit` or `fit_linear`; a term is written as in the formula (``C(location)``,
+    ``C(location):C(wave)``), several joined by ``+`` are tested together.
+
+    Returns one row per element of ``terms``: ``term``, ``statistic``, ``ndf``,
+    ``ddf``, ``p_value``.
+    """
+    known = model.terms
+    canonical = {_canonical(t): t for t in known}
+    vcov, beta, ddf = model.vcov, model.table["estimate"].to_numpy(), model.df
+    rows = []
+    for spec in terms:
+        columns = []
+        for part in _split_terms(spec):
+            name = canonical.get(_canonical(part))
+            if name is None:
+                raise DataError(
+                    f"term {part!r} is not a term of {model.formula!r}; its terms "
+                    f"are: {', '.join(known)}"
+                )
+            columns += known[name]
+        ndf = len(columns)
+        if ndf == 0:  # a factor with one level in the fit: nothing to test
+            rows.append({"term": spec, "statistic": np.nan, "ndf": 0, "ddf": ddf,
+                         "p_value": np.nan})
+            continue
+        b = beta[columns]
+        v = vcov[np.ix_(columns, columns)]
+        try:
+            chisq = float(b @ np.linalg.solve(v, b))
+        except np.linalg.LinAlgError:
+            chisq = np.nan
+        statistic = chisq / ndf
+        p = float(stats.f.sf(statistic, ndf, ddf)) if ddf > 0 else np.nan
+        rows.append({"term": spec, "statistic": statistic, "ndf": ndf, "ddf": ddf,
+                     "p_value": p})
+    return pd.DataFrame(rows, columns=TERM_TEST_COLUMNS)
+
+
+def split_top_level(text: str, separator: str) -> list[str]:
+    """``"C(a, T('x')), C(b)"`` split at ``,`` -> ["C(a, T('x'))", "C(b)"]: a separator
+    inside brackets or quotes does not split."""
+    parts, depth, quote, current = [], 0, None, ""
+    for char in text:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        else:
+            depth += (char in "([") - (char in ")]")
+        if char == separator and depth == 0 and quote is None:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [p.strip() for p in [*parts, current] if p.strip()]
+
+
+def _split_terms(spec: str) -> list[str]:
+    """``"C(a) + C(b)"`` -> ["C(a)", "C(b)"]."""
+    return split_top_level(spec, "+")
+
+
+def _canonical(term: str) -> str:
+    """A term with its factors sorted and spaces dropped (R's canonicalOrder)."""
+    factors, depth, current = [], 0, ""
+    for char in term.replace(" ", ""):
+        depth += (char in "([") - (char in ")]")
+        if char == ":" and depth == 0:
+            factors.append(current)
+            current = ""
+        else:
+            current += char
+    return ":".join(sorted([*factors, current]))
 
 
 @dataclass(frozen=True)
@@ -245,6 +362,7 @@ class _CoefficientTable:
     p_value: np.ndarray
     p_holm: np.ndarray  # Holm over the non-intercept terms
     df: np.ndarray
+    vcov: np.ndarray  # the design-based covariance of the coefficients
 
 
 def _coefficient_table(
@@ -276,7 +394,7 @@ def _coefficient_table(
     p_holm[effect] = holm(p_value[effect])
     return _CoefficientTable(
         estimate=beta, se=se, half_width=half, p_value=p_value, p_holm=p_holm,
-        df=np.full(k, df),
+        df=np.full(k, df), vcov=vcov,
     )
 
 
@@ -291,6 +409,7 @@ class _ModelData:
     outcome: str  # the left-hand side, for messages
     rows: np.ndarray  # (n,) positions in the data of the rows used
     n_dropped: int  # rows of the subset (or the data) left out for missing values
+    term_columns: dict[str, list[int]]  # model term (as formulaic writes it) -> columns
 
 
 def _model_data(
@@ -365,8 +484,13 @@ def _model_data(
             f"{len(rows)} complete row(s) for {X.shape[1]} coefficients in {formula!r}: "
             "too few to fit the model"
         )
+    term_columns = {
+        str(term): list(range(X.shape[1]))[part]
+        for term, part in rhs.model_spec.term_slices.items() if str(term) != "1"
+    }
     return _ModelData(
-        y=y, X=X, names=names, outcome=outcome, rows=rows, n_dropped=len(frame) - len(rows)
+        y=y, X=X, names=names, outcome=outcome, rows=rows, n_dropped=len(frame) - len(rows),
+        term_columns=term_columns,
     )
 
 

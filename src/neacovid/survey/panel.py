@@ -230,3 +230,61 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     for c in ("from_category", "to_category"):
         out[c] = out[c].astype(object)
     return out
+
+
+# -- who stays: the panel's attrition ------------------------------------------------
+
+RETENTION_COLUMNS = ["wave", "n_baseline", "n_stayed", "retention", "weighted_retention"]
+
+
+def retention(
+    data: pd.DataFrame,
+    baseline: str,
+    weight: str,
+    by: str | None = None,
+    id: str = "resp_id",  # the panel id column (stable across waves)
+    wave: str = "wave",
+) -> pd.DataFrame:
+    """How many of the baseline wave's respondents each later wave still has.
+
+    One row per later wave (and group of ``by``, a column of the baseline rows,
+    e.g. ``age_group_2019``): ``n_baseline`` (baseline respondents),
+    ``n_stayed`` (of them, respondents of the wave), ``retention`` =
+    n_stayed / n_baseline and ``weighted_retention`` (the same with the
+    baseline weights: the share of the population the panel still covers).
+    """
+    waves = data[wave].astype(str)
+    base = data[waves == str(baseline)]
+    if base.empty:
+        raise DataError(f"wave {baseline!r} is not in column {wave!r}; retention needs it")
+    groups = base[by].astype(object).where(base[by].notna(), None) if by else None
+    rows = []
+    for later in sorted(set(waves) - {str(baseline)}):
+        present = set(data.loc[waves == later, id].astype(str))
+        stayed = base[id].astype(str).isin(present)
+        frame = pd.DataFrame({"stayed": stayed.to_numpy(), "w": base[weight].to_numpy(),
+                              "group": groups.to_numpy() if by else "all"})
+        for group, part in frame.groupby("group", sort=True, dropna=True):
+            row = {"wave": later, "n_baseline": len(part), "n_stayed": int(part["stayed"].sum())}
+            row["retention"] = row["n_stayed"] / row["n_baseline"]
+            row["weighted_retention"] = float(
+                part.loc[part["stayed"], "w"].sum() / part["w"].sum()
+            )
+            if by:
+                row = {by: group, **row}
+            rows.append(row)
+    columns = ([by] if by else []) + RETENTION_COLUMNS
+    return pd.DataFrame(rows, columns=columns)
+
+
+def r_indicator(propensity: np.ndarray, weights: np.ndarray) -> float:
+    """The R-indicator of representativeness, R = 1 - 2 S(rho) (Schouten, Cobben and
+    Bethlehem 2009): S the weighted standard deviation of the estimated response
+    propensities over the sample, with the design weights. 1: everybody equally
+    likely to respond; lower values: response depends on the characteristics."""
+    rho = np.asarray(propensity, dtype=float)
+    d = np.asarray(weights, dtype=float)
+    total = d.sum()
+    mean = (d * rho).sum() / total
+    variance = (d * (rho - mean) ** 2).sum() / (total - 1)
+    return float(1 - 2 * np.sqrt(variance))
