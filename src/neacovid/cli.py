@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from neacovid.errors import DataError, NeaCovidError
+from neacovid.errors import MESSAGE_LIMIT, DataError, NeaCovidError, printable
 from neacovid.survey.ci import CI_METHODS
 from neacovid.survey.design import LONELY_PSU_OPTIONS, Design
 
@@ -21,6 +21,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and exit status 2)."""
 
     def error(self, message: str):
+        message = printable(message, limit=MESSAGE_LIMIT)
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -332,7 +333,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         func(args)
     except NeaCovidError as err:
-        print(f"neacovid {args.command}: error: {err}", file=sys.stderr)
+        # Messages quote file contents (ids, labels): one line, whatever they hold.
+        message = printable(err, limit=MESSAGE_LIMIT)
+        print(f"neacovid {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
     except BrokenPipeError:  # e.g. piped into head
         return 0

@@ -31,7 +31,7 @@ from neacovid.data.codebook import (
     label_key,
     load_codebook,
 )
-from neacovid.errors import CodebookError, DataError, InputFileError
+from neacovid.errors import CodebookError, DataError, InputFileError, printable
 
 SPSS_SUFFIXES = (".sav", ".zsav")
 READABLE_SUFFIXES = (*SPSS_SUFFIXES, ".csv", ".parquet")
@@ -241,27 +241,34 @@ def inspect_file(
     and how many variables of each codebook wave mapping it holds."""
     path = Path(path)
     info = _file_info(path)
+    # Names and labels come from the file: escaped, so that control characters
+    # (ANSI escapes, newlines, bidi overrides) cannot reach the terminal.
+    names = {name: printable(name) for name in info.columns}
     lines = [
-        f"File: {path}",
+        f"File: {printable(path, limit=None)}",
         f"Format: {info.kind}; {info.rows if info.rows is not None else '?'} rows; "
         f"{len(info.columns)} variables",
     ]
     if info.file_label:
-        lines.append(f"Label: {info.file_label}")
+        lines.append(f"Label: {printable(info.file_label)}")
     lines += ["", "Variables (name, label, value labels, missing codes):"]
-    width = max((len(c) for c in info.columns), default=4)
+    width = min(max((len(n) for n in names.values()), default=4), 32)
     for name in info.columns:
-        label = info.labels.get(name) or ""
-        lines.append(f"  {name:<{width}}  {label}".rstrip())
+        label = printable(info.labels.get(name) or "")
+        lines.append(f"  {names[name]:<{width}}  {label}".rstrip())
         values = info.value_labels.get(name)
         if values:
-            shown = "; ".join(f"{code_label(k)} = {v}" for k, v in list(values.items())[:12])
+            shown = "; ".join(
+                f"{printable(code_label(k), limit=40)} = {printable(v, limit=80)}"
+                for k, v in list(values.items())[:12]
+            )
             more = f"; ... ({len(values)} in all)" if len(values) > 12 else ""
             lines.append(f"  {'':<{width}}    values: {shown}{more}")
         missing = info.missing.get(name)
         if missing:
             lines.append(
-                f"  {'':<{width}}    missing: {', '.join(_range_text(r) for r in missing)}"
+                f"  {'':<{width}}    missing: "
+                + printable(", ".join(_range_text(r) for r in missing))
             )
     if codebook is not None:
         cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
@@ -279,7 +286,7 @@ def inspect_file(
                 if not gone
                 else "absent: " + ", ".join(gone[:10]) + (" ..." if len(gone) > 10 else "")
             )
-            lines.append(f"  {wave:<10} {present:>3}/{len(needed):<3} {status}")
+            lines.append(f"  {wave:<10} {present:>3}/{len(needed):<3} {printable(status)}")
         unused = [
             c
             for c in info.columns
@@ -288,7 +295,7 @@ def inspect_file(
             )
         ]
         if unused:
-            lines.append(f"  not mapped in any wave: {', '.join(unused)}")
+            lines.append(f"  not mapped in any wave: {', '.join(names[c] for c in unused)}")
     return "\n".join(lines) + "\n"
 
 
