@@ -31,10 +31,9 @@ from neacovid.data.codebook import (
     label_key,
     load_codebook,
 )
+from neacovid.data.io import READABLE_SUFFIXES, SPSS_SUFFIXES
+from neacovid.data.spss import read_data, read_metadata
 from neacovid.errors import CodebookError, DataError, InputFileError, printable
-
-SPSS_SUFFIXES = (".sav", ".zsav")
-READABLE_SUFFIXES = (*SPSS_SUFFIXES, ".csv", ".parquet")
 
 
 def harmonize_wave(
@@ -59,7 +58,7 @@ def harmonize_wave(
     where = f"{path} (wave {wave})"
     info, actual = _match_variables(path, wave, cb)
     _check_value_labels(info, actual, mapping, where, cb.source)
-    frame = _read(path, info, [actual[v] for v in mapping.file_variables])
+    frame = _read(path, info, [actual[v] for v in mapping.file_variables], where)
     _check_numeric_weight(frame[actual[mapping.targets["weight"]]], where)
     rows_read = len(frame)
     if rows_read == 0:
@@ -153,7 +152,7 @@ def _match_variables(path: Path, wave: str, cb: Codebook) -> tuple[_FileInfo, di
     """The file's metadata and, per mapped variable, its name in the file."""
     mapping = cb.wave(wave)
     where = f"{path} (wave {wave})"
-    info = _file_info(path)
+    info = _file_info(path, where)
     actual = {}
     absent = []
     for var in mapping.file_variables:
@@ -321,36 +320,34 @@ class _FileInfo:
         return lower[0] if len(lower) == 1 else None
 
 
-def _file_info(path: Path) -> _FileInfo:
+def _file_info(path: Path, where: str | None = None) -> _FileInfo:
+    """The file's variables and dictionary; ``where`` names it in errors (default: the path)."""
+    where = where or str(path)
     suffix = path.suffix.lower()
     if not path.exists():
-        raise InputFileError(f"{path}: file not found; check data.files in config.yaml")
+        raise InputFileError(f"{where}: file not found; check data.files in config.yaml")
     if not path.is_file():
-        raise InputFileError(f"{path}: is not a file; give the path of a .sav file")
+        raise InputFileError(f"{where}: is not a file; give the path of a .sav file")
     if suffix not in READABLE_SUFFIXES:
         raise InputFileError(
-            f"{path}: cannot read files of type {suffix or '(none)'!r}; "
+            f"{where}: cannot read files of type {suffix or '(none)'!r}; "
             f"give a {', '.join(READABLE_SUFFIXES)} file"
         )
     if path.stat().st_size == 0:
-        raise InputFileError(f"{path}: the file is empty; export the data again")
+        raise InputFileError(f"{where}: the file is empty; export the data again")
+    if suffix in SPSS_SUFFIXES:
+        meta = read_metadata(path, where=where)
+        return _FileInfo(
+            path=path,
+            kind="SPSS " + suffix,
+            columns=meta.columns,
+            rows=meta.rows,
+            file_label=meta.file_label,
+            labels=meta.labels,
+            value_labels=meta.value_labels,
+            missing=meta.missing,
+        )
     try:
-        if suffix in SPSS_SUFFIXES:
-            import pyreadstat
-
-            _, meta = pyreadstat.read_sav(str(path), metadataonly=True, user_missing=True)
-            return _FileInfo(
-                path=path,
-                kind="SPSS " + suffix,
-                columns=list(meta.column_names),
-                rows=meta.number_rows,
-                file_label=meta.file_label or "",
-                labels={k: v for k, v in meta.column_names_to_labels.items() if v},
-                value_labels=dict(meta.variable_value_labels),
-                missing={
-                    k: [(r["lo"], r["hi"]) for r in v] for k, v in meta.missing_ranges.items()
-                },
-            )
         if suffix == ".csv":
             return _FileInfo(
                 path=path, kind="CSV", columns=list(pd.read_csv(path, nrows=0).columns)
@@ -364,30 +361,26 @@ def _file_info(path: Path) -> _FileInfo:
             columns=list(pf.schema_arrow.names),
             rows=pf.metadata.num_rows,
         )
-    except InputFileError:
-        raise
     except Exception as err:  # the readers raise many types for corrupt files
         raise InputFileError(
-            f"{path}: not a readable {suffix[1:]} file ({_first_line(err)}); it may be truncated "
+            f"{where}: not a readable {suffix[1:]} file ({_first_line(err)}); it may be truncated "
             "or of another format: export it again"
         ) from None
 
 
-def _read(path: Path, info: _FileInfo, columns: list[str]) -> pd.DataFrame:
+def _read(path: Path, info: _FileInfo, columns: list[str], where: str) -> pd.DataFrame:
+    if info.kind.startswith("SPSS"):
+        # user_missing=True keeps the codes, so they can be counted; _convert
+        # turns every declared missing code into NA.
+        return read_data(path, columns=columns, user_missing=True, where=where)
     try:
-        if info.kind.startswith("SPSS"):
-            import pyreadstat
-
-            # user_missing=True keeps the codes, so they can be counted; _convert
-            # turns every declared missing code into NA.
-            frame, _ = pyreadstat.read_sav(str(path), usecols=columns, user_missing=True)
-        elif info.kind == "CSV":
+        if info.kind == "CSV":
             frame = pd.read_csv(path, usecols=columns)
         else:
             frame = pd.read_parquet(path, columns=columns)
     except Exception as err:
         raise InputFileError(
-            f"{path}: reading the data failed ({_first_line(err)}); the file may be truncated "
+            f"{where}: reading the data failed ({_first_line(err)}); the file may be truncated "
             "or damaged: export it again"
         ) from None
     return frame

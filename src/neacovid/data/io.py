@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from neacovid.data.spss import read_data
 from neacovid.errors import InputFileError
 
-READABLE_SUFFIXES = (".csv", ".parquet", ".sav")
+SPSS_SUFFIXES = (".sav", ".zsav")
+READABLE_SUFFIXES = (".csv", ".parquet", *SPSS_SUFFIXES)
 
 
 def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
@@ -31,15 +33,12 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.
         raise InputFileError(f"{path}: file not found; check the path")
     if path.stat().st_size == 0:
         raise InputFileError(f"{path}: the file is empty; export the data again")
+    if suffix in SPSS_SUFFIXES:
+        return read_data(path, columns=columns, user_missing=False)
     try:
         if suffix == ".csv":
             return pd.read_csv(path, usecols=columns)
-        if suffix == ".parquet":
-            return pd.read_parquet(path, columns=columns)
-        import pyreadstat
-
-        frame, _ = pyreadstat.read_sav(str(path), usecols=columns, user_missing=False)
-        return frame
+        return pd.read_parquet(path, columns=columns)
     except ValueError as err:  # pandas' usecols / columns mismatch
         raise InputFileError(f"{path}: {_first_line(err)}; check the column names") from None
     except Exception as err:  # readers raise many types for corrupt files
