@@ -79,7 +79,7 @@ def test_inspect_escapes_names_and_cuts_absurd_labels(tmp_path, monkeypatch):
     path = tmp_path / "crafted.sav"
     path.write_bytes(b"$FL2")
     names = ["id\x1b[2J", "a\nb", "rtl\u202e", "plain"]
-    info = harmonize._FileInfo(
+    info = harmonize.FileInfo(
         path=path,
         kind="SPSS .sav",
         columns=names,
@@ -88,7 +88,7 @@ def test_inspect_escapes_names_and_cuts_absurd_labels(tmp_path, monkeypatch):
         value_labels={"plain": {1.0: "V" * 10_000, "\x1b": "esc code"}},
         missing={"plain": [(8.0, 9.0)]},
     )
-    monkeypatch.setattr(harmonize, "_file_info", lambda *args, **kwargs: info)
+    monkeypatch.setattr(harmonize, "file_info", lambda *args, **kwargs: info)
     text = harmonize.inspect_file(path)
     assert_clean(text)
     lines = text.splitlines()

@@ -148,11 +148,11 @@ def check_file(path: str | os.PathLike, wave: str, codebook: Codebook | str | os
     _check_value_labels(info, actual, cb.wave(wave), f"{path} (wave {wave})", cb.source)
 
 
-def _match_variables(path: Path, wave: str, cb: Codebook) -> tuple[_FileInfo, dict]:
+def _match_variables(path: Path, wave: str, cb: Codebook) -> tuple[FileInfo, dict]:
     """The file's metadata and, per mapped variable, its name in the file."""
     mapping = cb.wave(wave)
     where = f"{path} (wave {wave})"
-    info = _file_info(path, where)
+    info = file_info(path, where)
     actual = {}
     absent = []
     for var in mapping.file_variables:
@@ -174,7 +174,7 @@ def _match_variables(path: Path, wave: str, cb: Codebook) -> tuple[_FileInfo, di
 
 
 def _check_value_labels(
-    info: _FileInfo, actual: dict, mapping: WaveMap, where: str, source: str
+    info: FileInfo, actual: dict, mapping: WaveMap, where: str, source: str
 ) -> None:
     """Stop if the file's value labels contradict the codebook's ``labels``.
 
@@ -239,7 +239,7 @@ def inspect_file(
     """A text listing of a file's variables (labels, value labels, missing codes)
     and how many variables of each codebook wave mapping it holds."""
     path = Path(path)
-    info = _file_info(path)
+    info = file_info(path)
     # Names and labels come from the file: escaped, so that control characters
     # (ANSI escapes, newlines, bidi overrides) cannot reach the terminal.
     names = {name: printable(name) for name in info.columns}
@@ -302,7 +302,9 @@ def inspect_file(
 
 
 @dataclass
-class _FileInfo:
+class FileInfo:
+    """What a data file holds: variables, and for SPSS files its dictionary."""
+
     path: Path
     kind: str
     columns: list[str]
@@ -320,8 +322,9 @@ class _FileInfo:
         return lower[0] if len(lower) == 1 else None
 
 
-def _file_info(path: Path, where: str | None = None) -> _FileInfo:
-    """The file's variables and dictionary; ``where`` names it in errors (default: the path)."""
+def file_info(path: Path, where: str | None = None) -> FileInfo:
+    """The file's variables and dictionary, read without its data (SPSS: in a child
+    process, see neacovid.data.spss); ``where`` names it in errors (default: the path)."""
     where = where or str(path)
     suffix = path.suffix.lower()
     if not path.exists():
@@ -337,7 +340,7 @@ def _file_info(path: Path, where: str | None = None) -> _FileInfo:
         raise InputFileError(f"{where}: the file is empty; export the data again")
     if suffix in SPSS_SUFFIXES:
         meta = read_metadata(path, where=where)
-        return _FileInfo(
+        return FileInfo(
             path=path,
             kind="SPSS " + suffix,
             columns=meta.columns,
@@ -349,13 +352,13 @@ def _file_info(path: Path, where: str | None = None) -> _FileInfo:
         )
     try:
         if suffix == ".csv":
-            return _FileInfo(
+            return FileInfo(
                 path=path, kind="CSV", columns=list(pd.read_csv(path, nrows=0).columns)
             )
         import pyarrow.parquet as pq
 
         pf = pq.ParquetFile(path)
-        return _FileInfo(
+        return FileInfo(
             path=path,
             kind="Parquet",
             columns=list(pf.schema_arrow.names),
@@ -368,7 +371,7 @@ def _file_info(path: Path, where: str | None = None) -> _FileInfo:
         ) from None
 
 
-def _read(path: Path, info: _FileInfo, columns: list[str], where: str) -> pd.DataFrame:
+def _read(path: Path, info: FileInfo, columns: list[str], where: str) -> pd.DataFrame:
     if info.kind.startswith("SPSS"):
         # user_missing=True keeps the codes, so they can be counted; _convert
         # turns every declared missing code into NA.
@@ -418,7 +421,7 @@ def _convert(col: pd.Series, declared, vm: VarMap, target: Target):
     return _typed(values, target), bad, met
 
 
-def _derive(frame, actual, info: _FileInfo, der: Derived, target: Target):
+def _derive(frame, actual, info: FileInfo, der: Derived, target: Target):
     parts = []
     met: dict[str, dict[str, int]] = {}
     for var in der.of:
