@@ -213,6 +213,15 @@ def test_a_fresh_python_per_read_where_the_os_cannot_fork(wave, tmp_path, monkey
     assert_one_line_naming(caught.value, path)
 
 
+@pytest.mark.skipif(not spss._FORK, reason="the reader server is where the OS can fork")
+def test_reads_go_on_when_the_reader_server_is_gone(wave):
+    spss.read_metadata(wave)
+    spss._SERVER._process.kill()  # as if the OS had ended it
+    spss._SERVER._process.wait()
+    assert len(spss.read_data(wave)) == 81
+    assert spss.read_metadata(wave).rows == 81
+
+
 def test_the_reader_does_not_run_the_main_script_again(wave, tmp_path):
     """Snakemake scripts have no main guard: a reader that re-imports __main__ in
     its children (multiprocessing's spawn and forkserver) would rerun the step."""

@@ -23,6 +23,7 @@ header (whose header still announces every row) is reported as truncated.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import math
 import os
@@ -201,23 +202,23 @@ class _ForkServer:
 
     def run(self, request: dict):
         with self._lock:
+            child = None
             try:
                 process = self._running()
                 process.stdin.write(json.dumps(request).encode("utf-8") + b"\n")
                 process.stdin.flush()
-                if not process.stdout.readline():  # the child's pid: the read started
-                    raise EOFError
-                status = process.stdout.readline()
-                if not status:
-                    raise EOFError
-                return int(status)
-            except (OSError, EOFError, ValueError):
+                child = int(process.stdout.readline())  # the read started in this child
+                return int(process.stdout.readline())  # its exit status
+            except (OSError, ValueError):
                 # The server itself is gone (it never should be): read this one
                 # file in a fresh Python, start a new server next time.
-                self.close()
+                self.close(kill=True)
                 return _run_fresh(request)
             except BaseException:  # e.g. Ctrl-C while waiting: the protocol is mid-way
-                self.close()
+                if child is not None:
+                    with contextlib.suppress(OSError):
+                        os.kill(child, signal.SIGKILL)
+                self.close(kill=True)
                 raise
 
     def _running(self) -> subprocess.Popen:
@@ -234,14 +235,16 @@ class _ForkServer:
         )
         self._owner = os.getpid()
         if self._process.stdout.readline() != b"ready\n":
-            raise EOFError
+            raise OSError("the SPSS reader server did not start")
         return self._process
 
-    def close(self) -> None:
+    def close(self, kill: bool = False) -> None:
         process, self._process = self._process, None
         if process is None or self._owner != os.getpid():
             return
         try:
+            if kill:
+                process.kill()
             process.stdin.close()  # the server ends at the end of its input
             process.wait(timeout=5)
         except (OSError, subprocess.TimeoutExpired):
