@@ -181,3 +181,18 @@ def test_the_command_line(waves, tmp_path):
     assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1
     assert str(out) in again.stderr and "Traceback" not in again.stderr
     assert inspect("--force").returncode == 0
+
+
+def test_a_file_without_value_labels_gets_a_note_where_codes_are_needed(
+    waves, codebooks, tmp_path
+):
+    frame, _ = pyreadstat.read_sav(str(waves[COVID]))
+    path = tmp_path / "wave.csv"
+    frame.to_csv(path, index=False)
+    known = draft_codebook(path, CODEBOOK)  # the codebook's codes for sekse are copied
+    assert yaml.safe_load(known.text)["waves"][PLACEHOLDER]["variables"]["sekse"]["codes"] == {
+        0: "male", 1: "female"
+    }
+    by_keywords = draft_codebook(path, codebooks["only_2019"])
+    assert by_keywords.mapped["sekse"] == ["sex"]
+    assert "CHECK: the file gives no value labels: add 'codes'" in by_keywords.text

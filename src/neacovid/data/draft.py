@@ -299,6 +299,11 @@ def _spec_from_labels(name: str, targets: list, info: FileInfo, cb: Codebook, wo
                 f"values of {targets[0]} ({', '.join(map(code_label, target.values))}): "
                 "add 'codes'"
             )
+    elif target.values is not None and target.type == "category":
+        note = (
+            f"the file gives no value labels: add 'codes' that map its codes to "
+            f"{', '.join(map(str, target.values))}"
+        )
     elif targets[0] in words.patterns and usable:
         pattern = words.patterns[targets[0]]
         codes_match = all(isinstance(c, str) and pattern.search(c) for c in usable)
