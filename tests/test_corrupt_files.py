@@ -3,8 +3,9 @@
 ReadStat (pyreadstat's C parser) dies of SIGSEGV on some damaged files, which no
 `except` can catch; neacovid.data.spss reads in a child process and turns its
 death into an `InputFileError`. The fuzz test feeds 300 random truncations and
-byte flips of one small synthetic wave through every library reader (15-25 s
-on 2 cores, 1,200 reads); a few cases go through the command line. Every read has a time
+byte flips of one small synthetic wave through every library reader (1,200
+reads: 11 s on 2 idle cores, 25 s on a busy machine); a few cases go through the
+command line. Every read has a time
 limit (NEACOVID_SPSS_TIMEOUT, set low here), so no case can hang the test.
 """
 
