@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/models.py
 	$(BIN)/python bench/coverage.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/reader.py
 
 clean:
 	rm -rf results .snakemake

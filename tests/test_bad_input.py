@@ -17,6 +17,7 @@ import pandas as pd
 import pyreadstat
 import pytest
 import yaml
+from test_corrupt_files import crashing_copy, header_only_copy
 
 from neacovid.data.synth import write_waves
 
@@ -101,14 +102,24 @@ def _empty(path: Path) -> None:
     path.write_bytes(b"")
 
 
+def _crashes_the_reader(path: Path) -> None:
+    path.write_bytes(crashing_copy(path.read_bytes()))
+
+
+def _header_only(path: Path) -> None:
+    path.write_bytes(header_only_copy(path.read_bytes()))
+
+
 @pytest.mark.parametrize(
     ("change", "words"),
     [
         (_truncate, ["nea_2021-11.sav", "2021-11"]),
         (_not_spss, ["nea_2021-11.sav", "2021-11"]),
         (_empty, ["nea_2021-11.sav", "2021-11"]),
+        (_crashes_the_reader, ["nea_2021-11.sav", "wave 2021-11", "crashed"]),
+        (_header_only, ["nea_2021-11.sav", "wave 2021-11", "truncated"]),
     ],
-    ids=["truncated", "not-spss", "empty"],
+    ids=["truncated", "not-spss", "empty", "crashes-the-reader", "header-only"],
 )
 def test_unreadable_file(tmp_path, clean_files, change, words):
     config, results = setup(tmp_path, clean_files, change)

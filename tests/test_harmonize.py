@@ -87,14 +87,17 @@ def test_2019_codes_and_derived_hours(synthetic, codebook):
 
 
 def test_reads_only_mapped_columns(synthetic, codebook, monkeypatch):
+    from neacovid.data import harmonize
+
     seen = []
-    real = pyreadstat.read_sav
+    real = harmonize.read_data
 
     def spy(path, **kwargs):
-        seen.append(kwargs.get("usecols"))
+        seen.append(kwargs.get("columns"))
         return real(path, **kwargs)
 
-    monkeypatch.setattr(pyreadstat, "read_sav", spy)
+    # The SPSS reader runs in a child process: spy on the call that starts it.
+    monkeypatch.setattr(harmonize, "read_data", spy)
     harmonize_wave(synthetic["2021-11"], "2021-11", codebook)
     data_reads = [cols for cols in seen if cols is not None]
     assert len(data_reads) == 1

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from neacovid.errors import DataError, NeaCovidError
+from neacovid.errors import MESSAGE_LIMIT, DataError, NeaCovidError, printable
 from neacovid.survey.ci import CI_METHODS
 from neacovid.survey.design import LONELY_PSU_OPTIONS, Design
 
@@ -21,6 +21,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and exit status 2)."""
 
     def error(self, message: str):
+        message = printable(message, limit=MESSAGE_LIMIT)
         self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -255,9 +256,34 @@ def _cmd_synth(args: argparse.Namespace) -> None:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> None:
+    if args.codebook_draft:
+        _write_codebook_draft(args)
+        return
     from neacovid.data.harmonize import inspect_file
 
     print(inspect_file(args.file, args.codebook))
+
+
+def _write_codebook_draft(args: argparse.Namespace) -> None:
+    from neacovid.data.draft import PLACEHOLDER, write_codebook_draft
+    from neacovid.errors import printable
+
+    draft = write_codebook_draft(args.file, args.codebook, args.codebook_draft, force=args.force)
+    out = printable(args.codebook_draft, limit=None)
+    print(
+        f"Wrote {out}: {len(draft.mapped)} of {len(draft.mapped) + len(draft.unmatched)} "
+        "variables with a guessed mapping (every one marked GUESS: review it), "
+        f"{len(draft.unmatched)} without."
+    )
+    if draft.targets_without_variable:
+        print(f"Targets without a variable: {', '.join(draft.targets_without_variable)}.")
+    if draft.required_without_variable:
+        print(
+            f"Required and not found: {', '.join(draft.required_without_variable)}; the draft "
+            "loads only once they are mapped."
+        )
+    print(f"Next: review {out}, rename the wave {PLACEHOLDER} to the wave's id, check it with "
+          f"`neacovid inspect {printable(args.file, limit=None)} --codebook {out}`.")
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
@@ -452,6 +478,17 @@ def build_parser() -> argparse.ArgumentParser:
         default="workflow/codebook/nea_covid.yaml",
         help="codebook to match against (default: workflow/codebook/nea_covid.yaml)",
     )
+    ins.add_argument(
+        "--codebook-draft",
+        metavar="OUT.yaml",
+        help="instead of the listing, write a codebook draft for the file: every variable "
+        "with its label and codes as comments, a guessed mapping (marked GUESS: review) "
+        "where a name or label matches a schema target or a variable of the same name in a "
+        "codebook wave; the schema of --codebook is copied so that the draft loads as is",
+    )
+    ins.add_argument(
+        "--force", action="store_true", help="overwrite an existing --codebook-draft file"
+    )
     ins.set_defaults(func=_cmd_inspect)
 
     run = sub.add_parser(
@@ -488,7 +525,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         func(args)
     except NeaCovidError as err:
-        print(f"neacovid {args.command}: error: {err}", file=sys.stderr)
+        # Messages quote file contents (ids, labels): one line, whatever they hold.
+        message = printable(err, limit=MESSAGE_LIMIT)
+        print(f"neacovid {args.command}: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
     except BrokenPipeError:  # e.g. piped into head
         return 0

@@ -25,7 +25,7 @@ from neacovid.data.config import (
     load_config,
 )
 from neacovid.data.indicators import BASELINE_COLUMNS, DERIVED, baseline_name
-from neacovid.errors import ConfigError, NeaCovidError
+from neacovid.errors import MESSAGE_LIMIT, ConfigError, NeaCovidError, printable
 
 ERROR_PREFIX = "neacovid: error: "
 
@@ -147,7 +147,7 @@ def run_workflow(
         config = load_config(*configfiles)
         preflight(config)
     except NeaCovidError as err:
-        print(f"neacovid run: error: {err}", file=sys.stderr)
+        print(f"neacovid run: error: {printable(err, limit=MESSAGE_LIMIT)}", file=sys.stderr)
         return 2
 
     results = Path(config["results_dir"])
@@ -161,8 +161,8 @@ def run_workflow(
     lock_fd = acquire_run_lock(results / ".neacovid-run.lock")
     if lock_fd is None:
         print(
-            f"neacovid run: error: another run is writing to {results}; wait for it to end "
-            "or set another results_dir",
+            f"neacovid run: error: another run is writing to {printable(results)}; wait for it "
+            "to end or set another results_dir",
             file=sys.stderr,
         )
         return 2
@@ -199,7 +199,8 @@ def run_workflow(
         if errors:
             # One line: the first job's error; later jobs often fail for the same cause.
             more = f" (and {len(errors) - 1} more in {log_dir})" if len(errors) > 1 else ""
-            print(f"neacovid run: error: {errors[0]}{more}", file=sys.stderr)
+            message = printable(errors[0], limit=MESSAGE_LIMIT)
+            print(f"neacovid run: error: {message}{more}", file=sys.stderr)
             return 2
         print(f"neacovid run: the workflow failed; see {snakemake_log}", file=sys.stderr)
         return 1

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from neacovid.data.io import atomic_path, write_csv
-from neacovid.errors import DataError, NeaCovidError
+from neacovid.errors import MESSAGE_LIMIT, DataError, NeaCovidError, printable
 from neacovid.survey.design import Design
 
 log = logging.getLogger("neacovid")
@@ -41,7 +41,8 @@ def run_step(step: Callable[..., None], log_file: str | None = None, **kwargs) -
     try:
         step(**kwargs)
     except NeaCovidError as err:
-        log.error("neacovid: error: %s", err)
+        # One line, whatever the message quotes: `neacovid run` finds it by its prefix.
+        log.error("neacovid: error: %s", printable(err, limit=MESSAGE_LIMIT))
         sys.exit(EXIT_USER_ERROR)
     log.info("%s done in %.2f s", step.__name__, time.perf_counter() - start)
 

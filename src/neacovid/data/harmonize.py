@@ -31,10 +31,9 @@ from neacovid.data.codebook import (
     label_key,
     load_codebook,
 )
-from neacovid.errors import CodebookError, DataError, InputFileError
-
-SPSS_SUFFIXES = (".sav", ".zsav")
-READABLE_SUFFIXES = (*SPSS_SUFFIXES, ".csv", ".parquet")
+from neacovid.data.io import READABLE_SUFFIXES, SPSS_SUFFIXES
+from neacovid.data.spss import read_data, read_metadata
+from neacovid.errors import CodebookError, DataError, InputFileError, printable
 
 
 def harmonize_wave(
@@ -60,7 +59,8 @@ def harmonize_wave(
     info, actual = _match_variables(path, wave, cb)
     _check_value_labels(info, actual, mapping, where, cb.source)
     id_variable = actual[mapping.targets["resp_id"]]
-    frame = _read(path, info, [actual[v] for v in mapping.file_variables], text=[id_variable])
+    frame = _read(path, info, [actual[v] for v in mapping.file_variables], where,
+                  text=[id_variable])
     _check_exact_ids(frame[id_variable], where)
     _check_numeric_weight(frame[actual[mapping.targets["weight"]]], where)
     rows_read = len(frame)
@@ -151,11 +151,11 @@ def check_file(path: str | os.PathLike, wave: str, codebook: Codebook | str | os
     _check_value_labels(info, actual, cb.wave(wave), f"{path} (wave {wave})", cb.source)
 
 
-def _match_variables(path: Path, wave: str, cb: Codebook) -> tuple[_FileInfo, dict]:
+def _match_variables(path: Path, wave: str, cb: Codebook) -> tuple[FileInfo, dict]:
     """The file's metadata and, per mapped variable, its name in the file."""
     mapping = cb.wave(wave)
     where = f"{path} (wave {wave})"
-    info = _file_info(path)
+    info = file_info(path, where)
     actual = {}
     absent = []
     for var in mapping.file_variables:
@@ -177,7 +177,7 @@ def _match_variables(path: Path, wave: str, cb: Codebook) -> tuple[_FileInfo, di
 
 
 def _check_value_labels(
-    info: _FileInfo, actual: dict, mapping: WaveMap, where: str, source: str
+    info: FileInfo, actual: dict, mapping: WaveMap, where: str, source: str
 ) -> None:
     """Stop if the file's value labels contradict the codebook's ``labels``.
 
@@ -242,28 +242,35 @@ def inspect_file(
     """A text listing of a file's variables (labels, value labels, missing codes)
     and how many variables of each codebook wave mapping it holds."""
     path = Path(path)
-    info = _file_info(path)
+    info = file_info(path)
+    # Names and labels come from the file: escaped, so that control characters
+    # (ANSI escapes, newlines, bidi overrides) cannot reach the terminal.
+    names = {name: printable(name) for name in info.columns}
     lines = [
-        f"File: {path}",
+        f"File: {printable(path, limit=None)}",
         f"Format: {info.kind}; {info.rows if info.rows is not None else '?'} rows; "
         f"{len(info.columns)} variables",
     ]
     if info.file_label:
-        lines.append(f"Label: {info.file_label}")
+        lines.append(f"Label: {printable(info.file_label)}")
     lines += ["", "Variables (name, label, value labels, missing codes):"]
-    width = max((len(c) for c in info.columns), default=4)
+    width = min(max((len(n) for n in names.values()), default=4), 32)
     for name in info.columns:
-        label = info.labels.get(name) or ""
-        lines.append(f"  {name:<{width}}  {label}".rstrip())
+        label = printable(info.labels.get(name) or "")
+        lines.append(f"  {names[name]:<{width}}  {label}".rstrip())
         values = info.value_labels.get(name)
         if values:
-            shown = "; ".join(f"{code_label(k)} = {v}" for k, v in list(values.items())[:12])
+            shown = "; ".join(
+                f"{printable(code_label(k), limit=40)} = {printable(v, limit=80)}"
+                for k, v in list(values.items())[:12]
+            )
             more = f"; ... ({len(values)} in all)" if len(values) > 12 else ""
             lines.append(f"  {'':<{width}}    values: {shown}{more}")
         missing = info.missing.get(name)
         if missing:
             lines.append(
-                f"  {'':<{width}}    missing: {', '.join(_range_text(r) for r in missing)}"
+                f"  {'':<{width}}    missing: "
+                + printable(", ".join(_range_text(r) for r in missing))
             )
     if codebook is not None:
         cb = codebook if isinstance(codebook, Codebook) else load_codebook(codebook)
@@ -281,7 +288,7 @@ def inspect_file(
                 if not gone
                 else "absent: " + ", ".join(gone[:10]) + (" ..." if len(gone) > 10 else "")
             )
-            lines.append(f"  {wave:<10} {present:>3}/{len(needed):<3} {status}")
+            lines.append(f"  {wave:<10} {present:>3}/{len(needed):<3} {printable(status)}")
         unused = [
             c
             for c in info.columns
@@ -290,7 +297,7 @@ def inspect_file(
             )
         ]
         if unused:
-            lines.append(f"  not mapped in any wave: {', '.join(unused)}")
+            lines.append(f"  not mapped in any wave: {', '.join(names[c] for c in unused)}")
     return "\n".join(lines) + "\n"
 
 
@@ -298,7 +305,9 @@ def inspect_file(
 
 
 @dataclass
-class _FileInfo:
+class FileInfo:
+    """What a data file holds: variables, and for SPSS files its dictionary."""
+
     path: Path
     kind: str
     columns: list[str]
@@ -316,77 +325,71 @@ class _FileInfo:
         return lower[0] if len(lower) == 1 else None
 
 
-def _file_info(path: Path) -> _FileInfo:
+def file_info(path: Path, where: str | None = None) -> FileInfo:
+    """The file's variables and dictionary, read without its data (SPSS: in a child
+    process, see neacovid.data.spss); ``where`` names it in errors (default: the path)."""
+    where = where or str(path)
     suffix = path.suffix.lower()
     if not path.exists():
-        raise InputFileError(f"{path}: file not found; check data.files in config.yaml")
+        raise InputFileError(f"{where}: file not found; check data.files in config.yaml")
     if not path.is_file():
-        raise InputFileError(f"{path}: is not a file; give the path of a .sav file")
+        raise InputFileError(f"{where}: is not a file; give the path of a .sav file")
     if suffix not in READABLE_SUFFIXES:
         raise InputFileError(
-            f"{path}: cannot read files of type {suffix or '(none)'!r}; "
+            f"{where}: cannot read files of type {suffix or '(none)'!r}; "
             f"give a {', '.join(READABLE_SUFFIXES)} file"
         )
     if path.stat().st_size == 0:
-        raise InputFileError(f"{path}: the file is empty; export the data again")
+        raise InputFileError(f"{where}: the file is empty; export the data again")
+    if suffix in SPSS_SUFFIXES:
+        meta = read_metadata(path, where=where)
+        return FileInfo(
+            path=path,
+            kind="SPSS " + suffix,
+            columns=meta.columns,
+            rows=meta.rows,
+            file_label=meta.file_label,
+            labels=meta.labels,
+            value_labels=meta.value_labels,
+            missing=meta.missing,
+        )
     try:
-        if suffix in SPSS_SUFFIXES:
-            import pyreadstat
-
-            _, meta = pyreadstat.read_sav(str(path), metadataonly=True, user_missing=True)
-            return _FileInfo(
-                path=path,
-                kind="SPSS " + suffix,
-                columns=list(meta.column_names),
-                rows=meta.number_rows,
-                file_label=meta.file_label or "",
-                labels={k: v for k, v in meta.column_names_to_labels.items() if v},
-                value_labels=dict(meta.variable_value_labels),
-                missing={
-                    k: [(r["lo"], r["hi"]) for r in v] for k, v in meta.missing_ranges.items()
-                },
-            )
         if suffix == ".csv":
-            return _FileInfo(
+            return FileInfo(
                 path=path, kind="CSV", columns=list(pd.read_csv(path, nrows=0).columns)
             )
         import pyarrow.parquet as pq
 
         pf = pq.ParquetFile(path)
-        return _FileInfo(
+        return FileInfo(
             path=path,
             kind="Parquet",
             columns=list(pf.schema_arrow.names),
             rows=pf.metadata.num_rows,
         )
-    except InputFileError:
-        raise
     except Exception as err:  # the readers raise many types for corrupt files
         raise InputFileError(
-            f"{path}: not a readable {suffix[1:]} file ({_first_line(err)}); it may be truncated "
+            f"{where}: not a readable {suffix[1:]} file ({_first_line(err)}); it may be truncated "
             "or of another format: export it again"
         ) from None
 
 
-def _read(
-    path: Path, info: _FileInfo, columns: list[str], text: list[str] = ()
-) -> pd.DataFrame:
+def _read(path: Path, info: FileInfo, columns: list[str], where: str,
+          text: list[str] = ()) -> pd.DataFrame:
     """The file's ``columns``; those in ``text`` (ids) read as text from CSV, so that
     an id above 2**53 does not pass through a float and lose its last digits."""
+    if info.kind.startswith("SPSS"):
+        # user_missing=True keeps the codes, so they can be counted; _convert
+        # turns every declared missing code into NA.
+        return read_data(path, columns=columns, user_missing=True, where=where)
     try:
-        if info.kind.startswith("SPSS"):
-            import pyreadstat
-
-            # user_missing=True keeps the codes, so they can be counted; _convert
-            # turns every declared missing code into NA.
-            frame, _ = pyreadstat.read_sav(str(path), usecols=columns, user_missing=True)
-        elif info.kind == "CSV":
+        if info.kind == "CSV":
             frame = pd.read_csv(path, usecols=columns, dtype={c: str for c in text})
         else:
             frame = pd.read_parquet(path, columns=columns)
     except Exception as err:
         raise InputFileError(
-            f"{path}: reading the data failed ({_first_line(err)}); the file may be truncated "
+            f"{where}: reading the data failed ({_first_line(err)}); the file may be truncated "
             "or damaged: export it again"
         ) from None
     return frame
@@ -424,7 +427,7 @@ def _convert(col: pd.Series, declared, vm: VarMap, target: Target):
     return _typed(values, target), bad, met
 
 
-def _derive(frame, actual, info: _FileInfo, der: Derived, target: Target):
+def _derive(frame, actual, info: FileInfo, der: Derived, target: Target):
     parts = []
     met: dict[str, dict[str, int]] = {}
     for var in der.of:

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from neacovid.data.spss import read_data
 from neacovid.errors import InputFileError
 
-READABLE_SUFFIXES = (".csv", ".parquet", ".sav")
+SPSS_SUFFIXES = (".sav", ".zsav")
+READABLE_SUFFIXES = (".csv", ".parquet", *SPSS_SUFFIXES)
 
 
 def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
@@ -31,15 +33,21 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.
         raise InputFileError(f"{path}: file not found; check the path")
     if path.stat().st_size == 0:
         raise InputFileError(f"{path}: the file is empty; export the data again")
+    if suffix in SPSS_SUFFIXES:
+        # in a child process: a crash of the C reader is an error line, not our death
+        frame = read_data(path, columns=columns, user_missing=False)
+    else:
+        frame = _read_text_or_parquet(path, suffix, columns)
+    if frame.empty:
+        raise InputFileError(f"{path}: the table has no rows (a header only?); export it again")
+    return frame
+
+
+def _read_text_or_parquet(path: Path, suffix: str, columns: list[str] | None) -> pd.DataFrame:
     try:
         if suffix == ".csv":
-            frame = pd.read_csv(path, usecols=columns)
-        elif suffix == ".parquet":
-            frame = pd.read_parquet(path, columns=columns)
-        else:
-            import pyreadstat
-
-            frame, _ = pyreadstat.read_sav(str(path), usecols=columns, user_missing=False)
+            return pd.read_csv(path, usecols=columns)
+        return pd.read_parquet(path, columns=columns)
     except ValueError as err:  # pandas' usecols / columns mismatch
         available = _columns(path, suffix)
         absent = [c for c in columns or [] if available is not None and c not in available]
@@ -55,9 +63,6 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.
             f"{path}: not a readable {suffix[1:]} file ({_first_line(err)}); "
             "it may be truncated or of another format: export it again"
         ) from None
-    if frame.empty:
-        raise InputFileError(f"{path}: the table has no rows (a header only?); export it again")
-    return frame
 
 
 def _columns(path: Path, suffix: str) -> list[str] | None:
@@ -65,14 +70,9 @@ def _columns(path: Path, suffix: str) -> list[str] | None:
     try:
         if suffix == ".csv":
             return [str(c) for c in pd.read_csv(path, nrows=0).columns]
-        if suffix == ".parquet":
-            import pyarrow.parquet as pq
+        import pyarrow.parquet as pq
 
-            return list(pq.ParquetFile(path).schema_arrow.names)
-        import pyreadstat
-
-        _, meta = pyreadstat.read_sav(str(path), metadataonly=True)
-        return list(meta.column_names)
+        return list(pq.ParquetFile(path).schema_arrow.names)
     except Exception:  # the caller reports the original error
         return None
 
