@@ -1,5 +1,6 @@
 # `make report`: the whole pipeline on the default config (synthetic data).
 # `make test`:   the test suite (unit, R reference, workflow end-to-end).
+# `make notebooks`: JupyterLab on the analyst notebooks.
 # Both create .venv and install the pinned dependencies the first time only.
 
 PYTHON ?= python3
@@ -8,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= 2
 
-.PHONY: report test lint bench clean
+.PHONY: report test lint bench notebooks clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +23,11 @@ report: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# JupyterLab on notebooks/ (the pinned version, installed the first time).
+notebooks: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[lab]"
+	$(BIN)/neacovid notebooks
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[bench]"

@@ -247,8 +247,10 @@ def test_counted_not_dropped(tmp_path, clean_files):
         item = column(path, "eenzaam_2")
         age = column(path, "leeftijd")
         weight = column(path, "ophoog")
+        hours = column(path, "uren_thuis")
 
         def edit(frame):
+            frame.loc[frame.index[10:13], hours] = -1.0  # impossible: out of range
             frame.loc[frame.index[:4], item] = 5.0  # not a code of the item
             frame.loc[frame.index[4:7], age] = 80.0
             frame.loc[frame.index[7:9], weight] = 0.0
@@ -270,3 +272,22 @@ def test_counted_not_dropped(tmp_path, clean_files):
     assert len(empty) > 0 and (empty["status"] == "empty").all()
     provenance = json.loads((results / "provenance.json").read_text())
     assert provenance["totals"]["rows_excluded"] >= 5
+    # an impossible number is not an unknown code: counted apart, and said
+    hours = column(tmp_path / "nea_2021-11.sav", "uren_thuis")
+    assert audit["out_of_range"] == {hours: {"-1": 3}} and hours not in audit["unmapped_codes"]
+    assert f"2021-11: 3 value(s) out of range, set missing ({hours}: -1 (3))" in done.stdout
+    assert "2021-11: 4 value(s) not in the codebook" in done.stdout
+    report = (results / "report/en/index.html").read_text(encoding="utf-8")
+    assert "3 impossible value(s)" in report and f"{hours}: -1 (3×)" in report
+
+    # strict mode stops before the workflow, and the good outputs of before stay
+    kept = {p: p.read_bytes() for p in results.rglob("*") if p.is_file()}
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(yaml.safe_dump({"data": {"strict": True}}))
+    done = subprocess.run(
+        [sys.executable, "-m", "neacovid.cli", "run", "--configfile", str(config),
+         "--configfile", str(strict)], cwd=REPO, capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "outside its range [0, 100]" in done.stderr and "correct the file" in done.stderr
+    assert "add the code" not in done.stderr
+    assert {p: p.read_bytes() for p in results.rglob("*") if p.is_file()} == kept

@@ -127,7 +127,7 @@ def _bad_files(tmp_path: Path) -> dict[str, Path]:
         ("non-numeric weight", ["--var", "awards", "--weight", "stype"], "not numeric"),
         ("lonely psu", ["--var", "awards", "--psu", "stype", "--strata", "stype"],
          "only one PSU"),
-        ("too many categories", ["--var", "api00"], "use means"),
+        ("too many categories", ["--var", "api00"], "estimate means (--mean)"),
         ("bad ci", ["--var", "awards", "--ci", "exact"], "invalid choice"),
         ("missing file", ["--var", "awards", "--data-file", "x"], "unrecognized"),
     ],
@@ -309,3 +309,30 @@ def test_help_says_what_each_statistic_is_in_r():
     for words in ["--family", "gaussian", "svyglm(family = gaussian())", "--subset"]:
         assert words in text, words
     assert "--subset" in run("compare", "--help").stdout
+
+
+def test_categories_are_text_and_spss_value_labels_come_along(tmp_path):
+    """0/1 floats are categories "0"/"1"; an SPSS file's value labels of the variable and
+    of the --by columns stand beside the codes; a mistyped column lists the columns."""
+    data = pd.read_csv(APISTRAT)
+    data["high"] = (data["api00"] > 650).astype(float)
+    data["kind"] = data["stype"].map({"E": 1.0, "H": 2.0, "M": 3.0})
+    path = tmp_path / "api.sav"
+    pyreadstat.write_sav(data.drop(columns=["stype", "name", "dname", "sname", "cname"],
+                                   errors="ignore"), str(path),
+                         variable_value_labels={"high": {0.0: "no", 1.0: "yes"},
+                                                "kind": {1.0: "elementary", 2.0: "high",
+                                                         3.0: "middle"}})
+    done = run("estimate", str(path), "--var", "high", "--by", "kind", "--weight", "pw")
+    assert done.returncode == 0, done.stderr
+    got = pd.read_csv(io.StringIO(done.stdout), dtype=str)
+    assert list(got.columns[:4]) == ["kind", "kind_label", "category", "category_label"]
+    assert set(got["category"]) == {"0", "1"} and set(got["category_label"]) == {"no", "yes"}
+    assert set(got["kind_label"]) == {"elementary", "high", "middle"}
+    csv = tmp_path / "api.csv"
+    data.to_csv(csv, index=False)
+    done = run("estimate", str(csv), "--var", "high", "--weight", "pw")
+    assert set(pd.read_csv(io.StringIO(done.stdout), dtype=str)["category"]) == {"0", "1"}
+    for source in (path, csv):
+        done = run("estimate", str(source), "--var", "hihg", "--weight", "pw")
+        assert done.returncode == 2 and "hihg" in done.stderr and "api00" in done.stderr

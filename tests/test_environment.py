@@ -20,7 +20,8 @@ def _pins(lines):
 
 def test_pins_agree():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    declared = _pins(project["dependencies"] + project["optional-dependencies"]["dev"])
+    extras = project["optional-dependencies"]
+    declared = _pins(project["dependencies"] + extras["dev"] + extras["lab"])
     conda = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
     conda_pins = _pins([d for d in conda if isinstance(d, str) and d != "python=3.11"])
     lock = _pins((ROOT / "requirements.lock").read_text().splitlines())

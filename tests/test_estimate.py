@@ -158,7 +158,7 @@ def test_unknown_variable_and_too_many_categories():
     design = Design(weight="w")
     with pytest.raises(DataError, match="column 'nope' is not in the data"):
         shares(data, design, "nope")
-    with pytest.raises(DataError, match="60 distinct values.*use means"):
+    with pytest.raises(DataError, match="60 distinct values.*estimate means"):
         shares(data, design, "x")
     with pytest.raises(DataError, match="'loc' is not numeric"):
         means(data, design, "loc")

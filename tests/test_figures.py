@@ -47,7 +47,8 @@ def _share_rows(keys: dict, p: float, n: int) -> list[dict]:
     se = float(np.sqrt(p * (1 - p) / n))
     return [
         {**keys, "category": c, "estimate": q, "se": se, "ci_low": q - 2 * se,
-         "ci_high": q + 2 * se, "n": n, "weighted_n": 1000.0 * n, "deff": 1.1, "df": n - 10.0}
+         "ci_high": q + 2 * se, "n": n, "weighted_n": 1000.0 * n, "deff": 1.1, "df": n - 10.0,
+         "level": 0.95, "ci_method": "logit"}
         for c, q in (("0.0", 1 - p), ("1.0", p))
     ]
 
@@ -62,7 +63,8 @@ def location_table() -> pd.DataFrame:
             se = float(np.sqrt(p * (1 - p) / n))
             rows.append({"indicator": "location", "wave": wave, "category": location,
                          "estimate": p, "se": se, "ci_low": p - 2 * se, "ci_high": p + 2 * se,
-                         "n": n, "weighted_n": 7.7e6, "deff": 1.0, "df": n - 19.0})
+                         "n": n, "weighted_n": 7.7e6, "deff": 1.0, "df": n - 19.0,
+                         "level": 0.95, "ci_method": "logit"})
     return pd.DataFrame(rows)
 
 
@@ -91,6 +93,8 @@ def key_table() -> pd.DataFrame:
         "ci_high": [58.1, 16.8, 17.4],
         "n": [7905, 4141, 57930],
         "within_ci": [True, False, True],
+        "level": 0.95,
+        "ci_method": "logit",
     })
 
 
@@ -107,7 +111,7 @@ def changes_table(breakdown: str | None = "location") -> pd.DataFrame:
                        "ci_low": diff - 1.96 * se, "ci_high": diff + 1.96 * se,
                        "p_value": 0.5 if g == 0 else 0.001,
                        "p_holm": 0.9 if g == 0 else 0.004, "df": 900.0,
-                       "n": 900, "base_n": 5000}
+                       "n": 900, "base_n": 5000, "level": 0.95, "ci_method": "t"}
                 if breakdown:
                     row[breakdown] = group
                 rows.append(row)
@@ -367,7 +371,7 @@ def test_changes_figure_marks_significant_differences(tmp_path, breakdown):
     figure = changes_figure(table, "en")
     significant = figure.data["significance"].astype(str).str.startswith("Significant")
     assert significant.sum() == (table["p_holm"] < 0.05).sum()
-    assert "after Holm correction" in figure.caption
+    assert "(Holm, p < 0.05)" in figure.caption and "95% confidence" in figure.caption
     assert "Waves: Jun 2020, Nov 2021" in figure.caption
     assert figure.name == ("changes_by_" + breakdown if breakdown else "changes")
     assert f"{significant.sum()} of the {len(table)} differences are significant" in figure.alt
@@ -449,3 +453,20 @@ def test_bad_input_is_a_user_error():
     with pytest.raises(DataError, match="age group '16-24'"):
         indicators_figure(breakdown_table("age_group", AGES), "age_group", "en",
                           highlight="16-24")
+
+
+def test_captions_say_the_level_method_and_adjustment_of_the_table():
+    """A 99% table with Benjamini-Hochberg verdicts is labelled so, never 95% or Holm."""
+    table = changes_table("location").assign(level=0.99, adjustment="bh",
+                                             significant=lambda t: t["p_holm"] < 0.05)
+    figure = changes_figure(table, "en")
+    assert "99% confidence" in figure.caption and "95%" not in figure.caption
+    assert "Benjamini-Hochberg" in figure.caption and "Holm" not in figure.caption
+    shares = location_table().assign(level=0.9, ci_method="beta")
+    figure = location_figure(shares, "nl")
+    assert "90%-betrouwbaarheidsinterval" in figure.caption + figure.alt
+    assert "95%" not in figure.caption + figure.alt + figure.title
+    mixed = location_table()
+    mixed.loc[0, "level"] = 0.99
+    with pytest.raises(DataError, match="2 values of 'level'"):
+        location_figure(mixed, "en")

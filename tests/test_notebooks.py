@@ -76,9 +76,8 @@ def test_parameters_default_to_the_pipeline_files_and_config(name):
         k: ast.literal_eval(v)
         for k, v in declared_parameters(NOTEBOOK_DIR / f"{name}.ipynb").items()
     }
-    # opened in Jupyter from notebooks/, the default is the pipeline's analysis file
-    default = (NOTEBOOK_DIR / declared["analysis_path"]).resolve()
-    assert default == (REPO / CONFIG["results_dir"] / "analysis.parquet").resolve()
+    # None: the default run's analysis file, wherever the notebook is started from
+    assert declared["analysis_path"] is None
     assert Design.from_mapping(declared["design"]) == Design.from_mapping(CONFIG["design"])
     if "disclosure" in CONFIG:
         assert declared["disclosure"] == CONFIG["disclosure"]
@@ -282,7 +281,7 @@ def test_check_notebooks_before_running():
 
 
 def test_missing_analysis_file_fails_with_one_line(tmp_path):
-    with pytest.raises(NotebookError, match=r"cell \d+ failed: FileNotFoundError: .*neacovid run"):
+    with pytest.raises(NotebookError, match=r"cell \d+ failed: ConfigError: .*neacovid run"):
         render(
             NOTEBOOK_DIR / "01_explore.ipynb",
             tmp_path / "x.ipynb",
@@ -290,3 +289,48 @@ def test_missing_analysis_file_fails_with_one_line(tmp_path):
             {"analysis_path": str(tmp_path / "absent.parquet")},
         )
     assert not (tmp_path / "x.ipynb").exists() and not (tmp_path / "x.html").exists()
+
+
+# -- as an analyst starts them ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("start", ["repository root", "notebooks/"])
+def test_papermill_command_of_the_readme(analysis, tmp_path, start):
+    """`papermill notebooks/02_custom_breakdown.ipynb out.ipynb -p ...` from the
+    repository root (the README) and from notebooks/ (as Jupyter would); a list
+    parameter given with -p arrives as text and still works."""
+    import os
+    import subprocess
+
+    relative = os.path.relpath(analysis, REPO)  # as a path inside the checkout would be
+    cwd = REPO if start == "repository root" else NOTEBOOK_DIR
+    notebook = os.path.relpath(NOTEBOOK_DIR / "02_custom_breakdown.ipynb", cwd)
+    out = tmp_path / "out.ipynb"
+    done = subprocess.run(
+        [sys.executable, "-m", "papermill", notebook, str(out), "-k", "python3",
+         "-p", "indicator", "kans", "-p", "breakdown", "age_group",
+         "-p", "waves", "['2019', '2021-11']", "-p", "analysis_path", relative],
+        cwd=cwd, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-1500:]
+    text = _texts(out)
+    assert "shares of kans by wave x age_group; waves 2019, 2021-11" in text
+
+
+def test_analysis_file_and_list_parameters(tmp_path, monkeypatch):
+    from neacovid.publish.parameters import analysis_file, as_list
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "analysis.parquet").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    assert analysis_file("results/analysis.parquet") == tmp_path / "results/analysis.parquet"
+    assert analysis_file(None) == tmp_path / "results" / "analysis.parquet"
+    monkeypatch.chdir(NOTEBOOK_DIR)  # Jupyter's working directory: relative to the repo
+    assert analysis_file("notebooks/01_explore.ipynb") == NOTEBOOK_DIR / "01_explore.ipynb"
+    with pytest.raises(ConfigError, match="absent.parquet is not in .* or .*neacovid run"):
+        analysis_file("absent.parquet")
+    assert as_list("['2019', '2021-11']", "waves") == ["2019", "2021-11"]
+    assert as_list("2019, 2021-11", "waves") == ["2019", "2021-11"]
+    assert as_list([2019], "waves") == ["2019"] and as_list(None, "waves") is None
+    assert as_list("[['2019', '2020-06']]", "pairs", pairs=True) == [["2019", "2020-06"]]
+    with pytest.raises(ConfigError, match="not a list of pairs"):
+        as_list("['2019']", "pairs", pairs=True)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from neacovid.errors import MESSAGE_LIMIT, DataError, NeaCovidError, printable
+from neacovid.errors import MESSAGE_LIMIT, ConfigError, DataError, NeaCovidError, printable
 from neacovid.survey.ci import CI_METHODS
 from neacovid.survey.design import LONELY_PSU_OPTIONS, Design
 
@@ -152,7 +153,34 @@ def _cmd_estimate(args: argparse.Namespace) -> None:
     else:
         result = shares(data, design, args.var, ci=args.ci or "logit", **common)
         protect = lambda t, r: protect_estimates(t, by, r)  # noqa: E731
-    _write(_protected(args, result, protect), args.out)
+    _write(_labelled(_protected(args, result, protect), args.data, args.var, by), args.out)
+
+
+def _labelled(table, path: str, var: str, by: list[str]):
+    """Categories as text (0/1 floats as "0"/"1"), and for an SPSS file each coded
+    column's value labels beside it (``category_label``, ``<by>_label``), as haven's
+    as_factor would show them."""
+    from neacovid.survey.estimate import category_label
+
+    table = table.copy()
+    coded = {"category": var, **{column: column for column in by}}
+    for column in coded:
+        if column in table.columns:
+            table[column] = table[column].map(
+                lambda v: v if v is None or (isinstance(v, float) and v != v) else
+                category_label(v))
+    if Path(path).suffix.lower() not in (".sav", ".zsav"):
+        return table
+    from neacovid.data.spss import read_metadata
+
+    labels = read_metadata(path).value_labels
+    for column, variable in coded.items():
+        if column not in table.columns or not labels.get(variable):
+            continue
+        texts = {category_label(code): str(text) for code, text in labels[variable].items()}
+        position = table.columns.get_loc(column) + 1
+        table.insert(position, f"{column}_label", table[column].map(texts))
+    return table
 
 
 def _read(read_table, args: argparse.Namespace, columns: list[str]):
@@ -297,6 +325,20 @@ def _cmd_run(args: argparse.Namespace) -> None:
     )
     if status:
         sys.exit(status)
+
+
+def _cmd_notebooks(args: argparse.Namespace) -> None:
+    import importlib.util
+    import subprocess
+
+    from neacovid.data.config import REPO
+
+    if importlib.util.find_spec("jupyterlab") is None:
+        raise ConfigError("JupyterLab is not installed in this environment: run `make "
+                          "notebooks`, or `pip install -c requirements.lock -e '.[lab]'`")
+    command = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={REPO / 'notebooks'}",
+               *[a for a in args.lab_args if a != "--"]]
+    sys.exit(subprocess.run(command, check=False).returncode)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -513,6 +555,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="further arguments for Snakemake after --, e.g. -- --forceall",
     )
     run.set_defaults(func=_cmd_run)
+
+    lab = sub.add_parser(
+        "notebooks",
+        help="open the analyst notebooks in JupyterLab (what `make notebooks` does)",
+        description="Start JupyterLab on notebooks/. The notebooks read the pipeline's "
+        "results/analysis.parquet: run `neacovid run` first.",
+    )
+    lab.add_argument("lab_args", nargs=argparse.REMAINDER,
+                     help="further arguments for JupyterLab after --, e.g. -- --no-browser")
+    lab.set_defaults(func=_cmd_notebooks)
     return parser
 
 

@@ -204,9 +204,36 @@ def run_workflow(
             return 2
         print(f"neacovid run: the workflow failed; see {snakemake_log}", file=sys.stderr)
         return 1
+    for line in data_quality_lines(results, input_waves(config)):
+        print(f"neacovid run: {line}")
     for language in config["report"]["languages"]:
         print(f"Report ({language}): {(results / 'report' / language / 'index.html').resolve()}")
     return 0
+
+
+def data_quality_lines(results: Path, waves: Sequence[str]) -> list[str]:
+    """One line per wave with values set missing because they were impossible (out of
+    range) or not in the codebook, with counts per variable and the audit to read."""
+    import json
+
+    lines = []
+    for wave in waves:
+        path = results / "harmonized" / f"{wave}.audit.json"
+        if not path.is_file():
+            continue
+        audit = json.loads(path.read_text(encoding="utf-8"))
+        for key, what in (("out_of_range", "out of range"),
+                          ("unmapped_codes", "not in the codebook")):
+            found = audit.get(key) or {}
+            total = sum(sum(counts.values()) for counts in found.values())
+            if total:
+                detail = "; ".join(
+                    f"{printable(variable)}: " + ", ".join(
+                        f"{printable(code)} ({n})" for code, n in counts.items())
+                    for variable, counts in found.items())
+                lines.append(f"{wave}: {total} value(s) {what}, set missing ({detail}); "
+                             f"see {path}")
+    return lines
 
 
 def write_config(config: dict, target: Path) -> None:

@@ -355,6 +355,7 @@ def figures(
     manifest: str,
     reference_wave: str = "2019",
     highlight_age_group: str | None = "15-24",
+    alpha: float = 0.05,
 ) -> None:
     """Every report figure of one language (SVG + PNG) and its manifest."""
     from neacovid.publish.figures import build_figures, read_table, save_figure, write_manifest
@@ -373,6 +374,7 @@ def figures(
             "changes": [Path(changes).name],
         },
         changes=read_table(changes),
+        alpha=alpha,
     )
     entries = [save_figure(f, out_dir) for f in made]
     write_manifest(entries, language, manifest)

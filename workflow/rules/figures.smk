@@ -43,6 +43,7 @@ rule figures:
         source=DATA["source"],
         reference_wave=FIGURES["reference_wave"],
         highlight_age_group=FIGURES["highlight_age_group"],
+        alpha=config["compare"]["alpha"],
     wildcard_constraints:
         lang="|".join(config["report"]["languages"]),
     conda:

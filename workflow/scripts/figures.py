@@ -16,4 +16,5 @@ run_step(
     manifest=smk.output.manifest,
     reference_wave=smk.params.reference_wave,
     highlight_age_group=smk.params.highlight_age_group,
+    alpha=smk.params.alpha,
 )

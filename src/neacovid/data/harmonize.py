@@ -69,22 +69,36 @@ def harmonize_wave(
 
     unmapped: dict[str, dict[str, int]] = {}
     missing_met: dict[str, dict[str, int]] = {}
+    out_of_range: dict[str, dict[str, int]] = {}
+    ranges: dict[str, str] = {}  # the variable's allowed range, for the messages
     columns: dict[str, pd.Series] = {}
     for var, vm in mapping.variables.items():
         name = actual[var]
         for target in vm.targets:
-            values, bad, met = _convert(
+            values, bad, met, outside = _convert(
                 frame[name], info.missing.get(name, ()), vm, cb.schema[target]
             )
             columns[target] = values
             _merge(unmapped, name, bad)
             _merge(missing_met, name, met)
+            _merge(out_of_range, name, outside)
+            ranges[name] = _allowed_range(cb.schema[target])
     for target, der in mapping.derived.items():
-        values, bad, met = _derive(frame, actual, info, der, cb.schema[target])
+        values, met, outside = _derive(frame, actual, info, der, cb.schema[target])
         columns[target] = values
         for name, counts in met.items():
             _merge(missing_met, name, counts)
-        _merge(unmapped, f"{target} ({' - '.join(actual[v] for v in der.of)})", bad)
+        label = f"{target} ({' - '.join(actual[v] for v in der.of)})"
+        _merge(out_of_range, label, outside)
+        ranges[label] = _allowed_range(cb.schema[target])
+    if strict and out_of_range:
+        variable, counts = next(iter(out_of_range.items()))
+        code, count = next(iter(counts.items()))
+        raise CodebookError(
+            f"{where}: variable {variable!r} has {count} value(s) {code} outside its range "
+            f"{ranges[variable]} (strict mode); correct the file, widen min/max of the target "
+            f"in the schema of {cb.source}, or set data.strict: false to count them as missing"
+        )
     if strict and unmapped:
         variable, counts = next(iter(unmapped.items()))
         code, count = next(iter(counts.items()))
@@ -131,6 +145,7 @@ def harmonize_wave(
         "rows_kept": int(keep.sum()),
         "rows_excluded": excluded,
         "unmapped_codes": unmapped,
+        "out_of_range": out_of_range,  # impossible numbers, set missing
         "missing_codes": missing_met,
         "not_mapped": [t for t in cb.schema if t not in columns],
     }
@@ -399,12 +414,15 @@ def _read(path: Path, info: FileInfo, columns: list[str], where: str,
 
 
 def _convert(col: pd.Series, declared, vm: VarMap, target: Target):
-    """Map one file column to one target: (values, unmapped counts, missing counts)."""
+    """Map one file column to one target: (values, unmapped counts, missing counts,
+    out-of-range counts). A number outside the schema's min/max is not a code the
+    codebook lacks but an impossible value (hours -1): it is counted apart."""
     codes, inverse = _factorize(col)
     counts = np.bincount(inverse[inverse >= 0], minlength=len(codes))
     table = np.empty(len(codes), dtype=object)
     bad: dict[str, int] = {}
     met: dict[str, int] = {}
+    outside: dict[str, int] = {}
     for i, raw in enumerate(codes):
         if _is_missing(raw, declared, vm.missing):
             table[i] = None
@@ -416,6 +434,10 @@ def _convert(col: pd.Series, declared, vm: VarMap, target: Target):
         else:
             value = _as_type(raw, target)
         if value is not _UNMAPPED and value is not None and not _allowed(value, target):
+            if target.type == "number" and target.values is None and not isinstance(value, str):
+                outside[code_label(raw)] = outside.get(code_label(raw), 0) + int(counts[i])
+                table[i] = None
+                continue
             value = _UNMAPPED
         if value is _UNMAPPED:
             bad[code_label(raw)] = bad.get(code_label(raw), 0) + int(counts[i])
@@ -424,7 +446,7 @@ def _convert(col: pd.Series, declared, vm: VarMap, target: Target):
     values = np.full(len(inverse), None, dtype=object)
     ok = inverse >= 0
     values[ok] = table[inverse[ok]]
-    return _typed(values, target), bad, met
+    return _typed(values, target), bad, met, outside
 
 
 def _derive(frame, actual, info: FileInfo, der: Derived, target: Target):
@@ -434,7 +456,7 @@ def _derive(frame, actual, info: FileInfo, der: Derived, target: Target):
         name = actual[var]
         number = Target(name=var, type="number")
         vm = VarMap(variable=var, targets=(target.name,), missing=der.missing)
-        values, bad, counts = _convert(frame[name], info.missing.get(name, ()), vm, number)
+        values, bad, counts, _ = _convert(frame[name], info.missing.get(name, ()), vm, number)
         if bad:
             raise DataError(
                 f"{info.path}: variable {name!r} (used to derive {target.name!r}) "
@@ -444,18 +466,16 @@ def _derive(frame, actual, info: FileInfo, der: Derived, target: Target):
         met[name] = counts
         parts.append(values.to_numpy(dtype=float))
     result = parts[0] - parts[1]
-    bad = {}
-    negative = result < 0
-    if negative.any():
-        bad["negative"] = int(negative.sum())
-        result[negative] = np.nan
     outside = np.array(
-        [not np.isnan(v) and not _allowed(float(v), target) for v in result], dtype=bool
+        [not np.isnan(v) and (v < 0 or not _allowed(float(v), target)) for v in result],
+        dtype=bool,
     )
+    counts = {}
     if outside.any():
-        bad["out_of_range"] = int(outside.sum())
+        counts = {"difference below 0" if (result[outside] < 0).all() else
+                  "difference outside the range": int(outside.sum())}
         result[outside] = np.nan
-    return pd.Series(result), bad, met
+    return pd.Series(result), met, counts
 
 
 _UNMAPPED = object()
@@ -507,6 +527,12 @@ def _as_type(raw, target: Target):
                 return _UNMAPPED
         return float(raw)
     return raw.strip() if isinstance(raw, str) else code_label(raw)
+
+
+def _allowed_range(target: Target) -> str:
+    low = "-inf" if target.min is None else _num(target.min)
+    high = "inf" if target.max is None else _num(target.max)
+    return f"[{low}, {high}]"
 
 
 def _allowed(value, target: Target) -> bool:

@@ -308,10 +308,13 @@ def _data(path: str, columns: list[str] | None, user_missing: bool):
         if absent:  # pyreadstat leaves them out without a word
             # A name ReadStat could not decode is absent too: say so if that is why.
             _, everything = pyreadstat.read_sav(path, metadataonly=True)
-            _check_names(list(everything.column_names), encoding)
+            names = list(everything.column_names)
+            _check_names(names, encoding)
+            shown = ", ".join(names[:30]) + (f", ... ({len(names)} in all)"
+                                             if len(names) > 30 else "")
             raise _Unreadable(
-                f"column(s) {', '.join(map(repr, absent))} not in the file; check the "
-                "column names (`neacovid inspect` lists them)"
+                f"column(s) {', '.join(map(repr, absent))} not in the file; its columns are: "
+                f"{shown}"
             )
     return frame
 

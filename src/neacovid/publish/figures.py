@@ -65,8 +65,10 @@ from neacovid.errors import DataError
 from neacovid.publish.keyfigures import category_label
 from neacovid.publish.tables import verdict
 from neacovid.publish.words import (
+    filled,
     format_number,
     format_signed,
+    level_text,
     wave_label,
     words,
 )
@@ -126,9 +128,31 @@ class Figure:
 # -- text helpers ---------------------------------------------------------------
 
 
-def _text(language: str) -> dict:
-    """The figures' words in ``language`` (workflow/templates/figures_text.yaml)."""
-    return words("figures_text", language)
+def _text(language: str, table: pd.DataFrame | None = None) -> dict:
+    """The figures' words in ``language`` (workflow/templates/figures_text.yaml); with
+    ``table``, its confidence level and CI method filled in for ``{level}`` and
+    ``{method}``, so a caption says the interval the numbers have."""
+    t = words("figures_text", language)
+    if table is None:
+        return t
+    level, method = _interval(table)
+    return filled(t, {"{level}": level_text(level, language),
+                      "{method}": t["ci_methods"].get(method, method)})
+
+
+def _interval(table: pd.DataFrame) -> tuple[float, str]:
+    """The one confidence level and CI method of a table's ``level`` and ``ci_method``."""
+    found = []
+    for column in ("level", "ci_method"):
+        if column not in table.columns:
+            raise DataError(f"a figure's table has no {column!r} column; the tables of "
+                            "neacovid carry one (rerun the step that wrote it)")
+        values = sorted({v for v in table[column].dropna()}, key=str)
+        if len(values) != 1:
+            raise DataError(f"a figure's table has {len(values)} values of {column!r} "
+                            f"({', '.join(map(str, values)) or 'none'}); draw one at a time")
+        found.append(values[0])
+    return float(found[0]), str(found[1])
 
 
 def group_label(breakdown: str, group: str, language: str, running: bool = False) -> str:
@@ -390,8 +414,8 @@ def _wave_axis(waves: Sequence[str], language: str):
 
 def location_figure(table: pd.DataFrame, language: str, data_source: str = "synthetic",
                     table_name: str = "location_by_wave.csv") -> Figure:
-    """Where employees work per wave: on location / hybrid / at home, with 95% CIs."""
-    t = _text(language)
+    """Where employees work per wave: on location / hybrid / at home, with CIs."""
+    t = _text(language, table)
     _require(table, ["wave", "category", "estimate", "ci_low", "ci_high", "n"], table_name)
     table = table.assign(category=table["category"].map(_category_text),
                          wave=table["wave"].astype(str))
@@ -494,7 +518,7 @@ def indicators_figure(
     only the ``highlight`` group's), not a point. ``highlight`` (an age group)
     is drawn larger, in vermillion; the other groups in grey, told apart by marker.
     """
-    t = _text(language)
+    t = _text(language, table)
     what = ", ".join(table_names) or f"indicators by {breakdown}"
     _require(table, ["indicator", "wave", breakdown, "category", "estimate", "ci_low",
                      "ci_high", "n"], what)
@@ -661,13 +685,18 @@ def changes_figure(
     Significant: filled vermillion marker; otherwise hollow black. Facets: indicator (rows) x
     group (columns).
     """
-    t = _text(language)
+    t = _text(language, changes)
     title = t["title_changes_location" if breakdown == "location" else "title_changes"].format(
         ref=reference_wave)
     _require(changes, ["indicator", "wave", "diff", "ci_low", "ci_high"], table_name)
     if "significant" not in changes:
         _require(changes, ["p_holm"], table_name)
-        changes = changes.assign(significant=changes["p_holm"] < alpha)
+        changes = changes.assign(significant=changes["p_holm"] < alpha, adjustment="holm")
+    adjustments = sorted(set(changes["adjustment"].dropna())) if "adjustment" in changes else []
+    if len(adjustments) != 1:
+        raise DataError(f"{table_name}: {len(adjustments)} multiple-testing adjustments "
+                        f"({', '.join(adjustments) or 'no adjustment column'}); one is needed")
+    adjustment = t["adjustments"].get(adjustments[0], adjustments[0])
     if {"breakdown", "group"} <= set(changes.columns):  # long format: one table, all breakdowns
         wanted = breakdown or "all"
         changes = changes[changes["breakdown"].astype(str) == wanted]
@@ -700,7 +729,8 @@ def changes_figure(
     shown["y"] = shown["wave"].map(position).astype(float)
     shown["row"] = pd.Categorical(shown["indicator"].map(facet_labels),
                                   list(facet_labels.values()))
-    sig_label = t["significant"].format(alpha=_number(alpha, language, 2))
+    sig_label = t["significant"].format(alpha=_number(alpha, language, 2),
+                                        adjustment=adjustment)
     shown["significance"] = pd.Categorical(
         np.where(verdict(shown["significant"]), sig_label, t["not_significant"]),
         [sig_label, t["not_significant"]],
@@ -776,7 +806,8 @@ def changes_figure(
     population = (t["pop_location"] if breakdown == "location" else
                   _age_population(order, language) if breakdown == "age_group" else
                   t["pop_employees"])
-    parts = [t["cap_changes"].format(ref=reference_wave, alpha=_number(alpha, language, 2)),
+    parts = [t["cap_changes"].format(ref=reference_wave, alpha=_number(alpha, language, 2),
+                                     adjustment=adjustment),
              *_status_notes(shown, omitted, language, breakdown, "indicative_dotted"),
              population]
     if "n" in shown and len(shown):
@@ -793,14 +824,14 @@ def changes_figure(
 
 def key_figures_figure(table: pd.DataFrame, language: str, data_source: str = "synthetic",
                        table_name: str = "kerncijfers.csv") -> Figure:
-    """Each published figure against this run's 95% CI, centred on this run's estimate.
+    """Each published figure against this run's CI, centred on this run's estimate.
 
     One row per published figure: the line is this analysis's interval, the dot
     its estimate (at 0), the diamond the published figure (filled when it lies
     outside the interval). Centring makes intervals of a few points visible; the
     levels themselves are in the row labels.
     """
-    t = _text(language)
+    t = _text(language, table)
     _require(table, ["id", "wave", "population", "indicator", "category", "published",
                      "estimate", "ci_low", "ci_high", "n", "within_ci"], table_name)
     frame = table.copy()
@@ -964,6 +995,7 @@ def build_figures(
     indicators: Sequence[str] | None = None,
     table_names: Mapping[str, Sequence[str]] | None = None,
     changes: pd.DataFrame | None = None,
+    alpha: float = 0.05,
 ) -> list[Figure]:
     """The figures of FIGURE_NAMES, in that order, from the tables as frames.
 
@@ -981,10 +1013,10 @@ def build_figures(
                           None, indicators, names.get("by_location", ())),
         indicators_figure(by_age_group, "age_group", language, data_source, reference_wave,
                           highlight_age_group, indicators, names.get("by_age_group", ())),
-        changes_figure(changes, language, data_source, reference_wave,
+        changes_figure(changes, language, data_source, reference_wave, alpha,
                        table_name=changes_name, indicators=indicators),
-        changes_figure(changes, language, data_source, reference_wave, breakdown="location",
-                       table_name=changes_name, indicators=indicators),
+        changes_figure(changes, language, data_source, reference_wave, alpha,
+                       breakdown="location", table_name=changes_name, indicators=indicators),
         key_figures_figure(key_figures, language, data_source,
                            *names.get("key_figures", ["kerncijfers.csv"])),
     ]

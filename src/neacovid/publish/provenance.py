@@ -77,6 +77,9 @@ def provenance(
             "rows_read": audit["rows_read"],
             "rows_kept": audit["rows_kept"],
             "rows_excluded": dict(audit["rows_excluded"]),
+            # values set missing: impossible numbers, codes the codebook does not map
+            "values_out_of_range": dict(audit.get("out_of_range", {})),
+            "codes_not_mapped": dict(audit.get("unmapped_codes", {})),
         }
         for audit in audits
     ]

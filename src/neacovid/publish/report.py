@@ -22,7 +22,15 @@ import yaml
 from neacovid.data.config import years_between
 from neacovid.publish.disclosure import DisclosureRules
 from neacovid.publish.tables import FACTOR_TERM, verdict
-from neacovid.publish.words import MINUS, format_number, format_percent, wave_label, words
+from neacovid.publish.words import (
+    MINUS,
+    filled,
+    format_number,
+    format_percent,
+    level_text,
+    wave_label,
+    words,
+)
 
 SHOWN = ("ok", "indicative")
 COMPLAINTS = ("burnout", "kans", "physical", "lonely")
@@ -39,8 +47,10 @@ class ReportInputs:
 class _Words:
     """The report's words in one language, with this run's numbers filled in."""
 
-    def __init__(self, template_dir: Path, language: str):
-        self.t = words("report_text", language, template_dir)
+    def __init__(self, template_dir: Path, language: str, level: float):
+        # every "{level}" of the words is this run's confidence level
+        self.t = filled(words("report_text", language, template_dir),
+                        {"{level}": level_text(level, language)})
         self.language = language
 
     def pct(self, share, status: str = "ok", digits: int = 1) -> str:
@@ -93,7 +103,7 @@ class _Words:
 
     def level(self, config: Mapping) -> str:
         """The confidence level as readers write it: "95%"."""
-        return format_percent(config["tables"]["level"], self.language, 0)
+        return level_text(config["tables"]["level"], self.language)
 
     def alpha(self, config: Mapping) -> str:
         return format_number(config["compare"]["alpha"], self.language, 2)
@@ -128,7 +138,7 @@ def _data_uri(path: Path) -> str:
 
 
 def build_context(inputs: ReportInputs, language: str) -> dict:
-    w = _Words(inputs.template_dir, language)
+    w = _Words(inputs.template_dir, language, inputs.config["tables"]["level"])
     t = w.t
     config = inputs.config
     results = inputs.results
@@ -175,7 +185,7 @@ def build_context(inputs: ReportInputs, language: str) -> dict:
     context["changes"] = _changes(results, w, config) | {
         "figures": [f for f in (figure("changes"), figure("changes_by_location")) if f]}
     context["models"] = _models(results, w, config, focus)
-    context["method"] = _method(w, config, check)
+    context["method"] = _method(w, config, check) | {"quality": _quality(w, provenance)}
     context["provenance"] = _provenance(w, provenance, config)
     return context
 
@@ -643,6 +653,26 @@ def _method(w: _Words, config: Mapping, check: pd.DataFrame) -> dict:
                    t["limits_panel"].format(baseline=config["data"]["baseline"]),
                    t["limits_common"]],
     }
+
+
+def _quality(w: _Words, record: Mapping) -> list[str]:
+    """Per input file, the values set missing because they were impossible (outside the
+    schema's range) or codes the codebook does not know, with their counts."""
+    lines = []
+    for entry in record["inputs"]:
+        for key, text in (("values_out_of_range", "quality_out_of_range"),
+                          ("codes_not_mapped", "quality_not_mapped")):
+            found = entry.get(key) or {}
+            total = sum(sum(counts.values()) for counts in found.values())
+            if total:
+                details = "; ".join(
+                    f"{variable}: " + ", ".join(
+                        w.t["quality_value"].format(value=code, count=w.num(n))
+                        for code, n in counts.items())
+                    for variable, counts in found.items())
+                lines.append(w.t[text].format(wave=wave_label(entry["wave"], w.language),
+                                              count=w.num(total), details=details))
+    return lines or [w.t["quality_none"]]
 
 
 def _margins(w: _Words, terms) -> str:

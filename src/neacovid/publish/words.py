@@ -68,3 +68,23 @@ def wave_label(wave: str, language: str, sep: str = " ") -> str:
     if year.isdigit() and month.isdigit() and 1 <= int(month) <= 12:
         return f"{words('figures_text', language)['months'][int(month) - 1]}{sep}{year}"
     return text
+
+
+def filled(texts, replacements: dict[str, str]):
+    """``texts`` (words as read: strings in dicts and lists) with every placeholder of
+    ``replacements`` ("{level}": "95%") replaced; other placeholders stay for later."""
+    if isinstance(texts, str):
+        for key, text in replacements.items():
+            texts = texts.replace(key, text)
+        return texts
+    if isinstance(texts, dict):
+        return {k: filled(v, replacements) for k, v in texts.items()}
+    if isinstance(texts, list):
+        return [filled(v, replacements) for v in texts]
+    return texts
+
+
+def level_text(level: float, language: str) -> str:
+    """A confidence level as readers write it: 0.95 -> "95%", 0.975 -> "97,5%"."""
+    digits = 0 if round(100 * level, 6) == round(100 * level) else 1
+    return format_percent(level, language, digits)

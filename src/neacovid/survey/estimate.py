@@ -155,7 +155,8 @@ def means(
     """Weighted mean of a numeric ``var`` per domain of ``by``, t-based CI."""
     check_level(level)
     bound = as_bound(design, data)
-    x = numeric_column(data, var, "means need numbers (use shares for categories)")
+    x = numeric_column(
+        data, var, "means need numbers; for categories estimate shares (the CLI without --mean)")
     domains = domain_index(data, by, subset)
     member = ~np.isnan(x) & (domains.code >= 0)
     rows = np.flatnonzero(member)
@@ -390,7 +391,8 @@ def _category_codes(col: pd.Series, name: str) -> tuple[np.ndarray, pd.Index]:
     if len(categories) > MAX_CATEGORIES:
         raise DataError(
             f"column {name!r} has {len(categories)} distinct values, more than "
-            f"{MAX_CATEGORIES} categories for shares; for a continuous variable use means"
+            f"{MAX_CATEGORIES} categories for shares; for a continuous variable estimate means "
+            "(--mean)"
         )
     if len(categories) == 0:
         raise DataError(f"column {name!r} has no non-missing values; nothing to estimate")
