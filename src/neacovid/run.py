@@ -45,6 +45,9 @@ def preflight(config: dict) -> None:
 
     notebooks = config["notebooks"]
     check_notebooks(notebooks["names"], notebooks["parameters"], REPO / "notebooks")
+    from neacovid.publish.spreadsheet import release_date
+
+    release_date(config)  # a real calendar date, or null
     if data["source"] == "synthetic":
         return
     for wave in input_waves(config):
