@@ -385,12 +385,16 @@ def report(
     language: str,
     config: Mapping,
     output: str,
+    workbook: str | None = None,
 ) -> None:
     from neacovid.publish.report import ReportInputs, render_report
 
     inputs = ReportInputs(
         results=Path(results_dir), template_dir=Path(template_dir), config=config,
         figures_manifest=Path(figures_manifest),
+        # The tables annex, linked from the page by a path relative to it.
+        workbook=None if workbook is None else Path(
+            os.path.relpath(workbook, Path(output).parent)).as_posix(),
     )
     html = render_report(inputs, language)
     with atomic_path(output) as tmp:

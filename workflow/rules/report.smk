@@ -66,6 +66,7 @@ rule report:
         figures=f"{RESULTS}/figures/{{lang}}/figures.json",
         template=os.path.join(workflow.basedir, "workflow/templates/report.html.j2"),
         text=os.path.join(workflow.basedir, "workflow/templates/report_text.yaml"),
+        workbook=lambda wildcards: ANNEX[wildcards.lang],
     output:
         report(
             f"{RESULTS}/report/{{lang}}/index.html",
