@@ -430,3 +430,22 @@ def test_pandas_reads_the_workbook(run):
                           skiprows=4)
     assert frame["Estimate (%)"].dtype.kind == "f"
     assert frame["Respondents (n)"].dtype.kind in "if"
+
+
+def test_release_date_must_be_a_date_in_quotes():
+    import copy
+    import datetime
+
+    from neacovid.data.config import validate_config
+    from neacovid.errors import ConfigError
+    from neacovid.publish.spreadsheet import release_date
+
+    config = load_config()
+    unquoted = copy.deepcopy(config)
+    unquoted["report"]["release_date"] = datetime.date(2026, 3, 1)  # YAML's reading
+    with pytest.raises(ConfigError, match=r'report.release_date: write the date in quotes'):
+        validate_config(unquoted)
+    config["report"]["release_date"] = "2026-02-30"
+    validate_config(config)  # the pattern passes ...
+    with pytest.raises(ConfigError, match="not a date"):
+        release_date(config)  # ... the calendar does not (run.preflight calls this)

@@ -709,6 +709,8 @@ def _page(ws, header_row: int | None) -> None:
 
 
 def _write_table_sheet(writer: _Writer, sheet: TableSheet, index: int, lines: Sequence[str]):
+    from xlsxwriter.utility import xl_range
+
     ws = writer.book.add_worksheet(sheet.name)
     ws.write_string(0, 0, sheet.title, writer.title)
     for row, line in enumerate(lines, start=1):
@@ -737,6 +739,8 @@ def _write_table_sheet(writer: _Writer, sheet: TableSheet, index: int, lines: Se
         "columns": [{"header": c.header, "header_format": writer.head}
                     for c in sheet.columns],
     })
+    # Wave ids ("2019") are text on purpose: no "number stored as text" flags.
+    ws.ignore_errors({"number_stored_as_text": xl_range(top + 1, 0, last, len(sheet.columns) - 1)})
     widths = []
     for c, column in enumerate(sheet.columns):
         words_in_header = max((len(part) for part in column.header.split()), default=0)
