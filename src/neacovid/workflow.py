@@ -404,6 +404,32 @@ def notebook(
     )
 
 
+def spreadsheet(
+    estimate_tables: Sequence[str],
+    key_figures: str,
+    changes: Sequence[str],
+    contrasts: str,
+    test: str,
+    models: Sequence[str],
+    provenance: str,
+    template_dir: str,
+    language: str,
+    config: Mapping,
+    output: str,
+) -> None:
+    """The tables annex of one language: every published table in one workbook."""
+    from neacovid.publish.spreadsheet import AnnexInputs, write_workbook
+
+    inputs = AnnexInputs(
+        estimate_tables=[Path(p) for p in estimate_tables], key_figures=Path(key_figures),
+        changes=[Path(p) for p in changes], contrasts=Path(contrasts), test=Path(test),
+        models=[Path(p) for p in models], provenance=Path(provenance),
+    )
+    with atomic_path(output) as tmp:
+        sheets = write_workbook(tmp, inputs, config, language, template_dir)
+    log.info("tables annex (%s): %s, %d tables", language, output, len(sheets))
+
+
 def report(
     results_dir: str,
     template_dir: str,
@@ -411,12 +437,16 @@ def report(
     language: str,
     config: Mapping,
     output: str,
+    workbook: str | None = None,
 ) -> None:
     from neacovid.publish.report import ReportInputs, render_report
 
     inputs = ReportInputs(
         results=Path(results_dir), template_dir=Path(template_dir), config=config,
         figures_manifest=Path(figures_manifest),
+        # The tables annex, linked from the page by a path relative to it.
+        workbook=None if workbook is None else Path(
+            os.path.relpath(workbook, Path(output).parent)).as_posix(),
     )
     html = render_report(inputs, language)
     with atomic_path(output) as tmp:
