@@ -409,8 +409,17 @@ def spreadsheet(
     key_figures: str,
     changes: Sequence[str],
     contrasts: str,
+    did: str,
     test: str,
     models: Sequence[str],
+    model_tests: Sequence[str],
+    attrition: str,
+    attrition_stayers: str,
+    attrition_model: str,
+    attrition_model_tests: str,
+    r_indicators: str,
+    sensitivity: str,
+    sensitivity_key_figures: str,
     provenance: str,
     template_dir: str,
     language: str,
@@ -422,8 +431,13 @@ def spreadsheet(
 
     inputs = AnnexInputs(
         estimate_tables=[Path(p) for p in estimate_tables], key_figures=Path(key_figures),
-        changes=[Path(p) for p in changes], contrasts=Path(contrasts), test=Path(test),
-        models=[Path(p) for p in models], provenance=Path(provenance),
+        changes=[Path(p) for p in changes], contrasts=Path(contrasts), did=Path(did),
+        test=Path(test), models=[Path(p) for p in models],
+        model_tests=[Path(p) for p in model_tests], attrition=Path(attrition),
+        attrition_stayers=Path(attrition_stayers), attrition_model=Path(attrition_model),
+        attrition_model_tests=Path(attrition_model_tests), r_indicators=Path(r_indicators),
+        sensitivity=Path(sensitivity), sensitivity_key_figures=Path(sensitivity_key_figures),
+        provenance=Path(provenance),
     )
     with atomic_path(output) as tmp:
         sheets = write_workbook(tmp, inputs, config, language, template_dir)

@@ -28,8 +28,17 @@ rule spreadsheet:
         tables=expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
         changes=[COMPARE_OUTPUTS["changes_vs_base"], COMPARE_OUTPUTS["changes_consecutive"]],
         contrasts=COMPARE_OUTPUTS["contrasts"],
+        did=COMPARE_OUTPUTS["did"],
         test=COMPARE_OUTPUTS["test"],
-        models=list(MODEL_OUTPUTS.values()),
+        models=[MODEL_OUTPUTS[f"{i}_logit"] for i in config["models"]["indicators"]],
+        model_tests=[MODEL_OUTPUTS[f"{i}_tests"] for i in config["models"]["indicators"]],
+        attrition=ATTRITION_OUTPUTS["retention"],
+        attrition_stayers=ATTRITION_OUTPUTS["stayers"],
+        attrition_model=ATTRITION_OUTPUTS["model"],
+        attrition_model_tests=ATTRITION_OUTPUTS["model_tests"],
+        r_indicators=ATTRITION_OUTPUTS["r_indicators"],
+        sensitivity=ATTRITION_OUTPUTS["sensitivity"],
+        sensitivity_key_figures=ATTRITION_OUTPUTS["sensitivity_key_figures"],
         provenance=f"{RESULTS}/provenance.json",
         text=os.path.join(workflow.basedir, "workflow/templates/spreadsheet_text.yaml"),
     output:
@@ -43,7 +52,10 @@ rule spreadsheet:
         language=lambda wildcards: ANNEX_LANGUAGE[wildcards.workbook],
         config={
             key: config[key]
-            for key in ("data", "design", "tables", "disclosure", "compare", "models", "report")
+            for key in (
+                "data", "design", "tables", "disclosure", "compare", "models", "attrition",
+                "report",
+            )
         },
     wildcard_constraints:
         workbook="|".join(re.escape(name) for name in ANNEX_LANGUAGE),
