@@ -149,6 +149,16 @@ def test_report_is_self_contained_with_synthetic_banner(synthetic_run):
         assert html.count("<tr>") >= len(figures)
 
 
+def test_tables_annex_per_language_linked_from_the_report(synthetic_run):
+    tmp, _, _ = synthetic_run
+    for language, name in [("nl", "tabellen.xlsx"), ("en", "tables.xlsx")]:
+        workbook = tmp / "results/tables" / name
+        with zipfile.ZipFile(workbook) as archive:
+            assert "xl/workbook.xml" in archive.namelist()
+        html = (tmp / f"results/report/{language}/index.html").read_text(encoding="utf-8")
+        assert f'<a href="../../tables/{name}" download>' in html
+
+
 def test_second_run_does_nothing(synthetic_run):
     tmp, config, _ = synthetic_run
     before = {p: p.stat().st_mtime_ns for p in (tmp / "results/tables").glob("*.csv")}

@@ -58,6 +58,9 @@ def preflight(config: dict) -> None:
     resolve_spec(config["indicators"])
     DisclosureRules.from_config(config["disclosure"])
     design = Design.from_mapping(config["design"])
+    from neacovid.publish.spreadsheet import release_date
+
+    release_date(config)  # a real calendar date, or null
     if data["source"] == "synthetic":
         return
     for wave in input_waves(config):

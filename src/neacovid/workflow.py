@@ -406,6 +406,46 @@ def notebook(
     )
 
 
+def spreadsheet(
+    estimate_tables: Sequence[str],
+    key_figures: str,
+    changes: Sequence[str],
+    contrasts: str,
+    did: str,
+    test: str,
+    models: Sequence[str],
+    model_tests: Sequence[str],
+    attrition: str,
+    attrition_stayers: str,
+    attrition_model: str,
+    attrition_model_tests: str,
+    r_indicators: str,
+    sensitivity: str,
+    sensitivity_key_figures: str,
+    provenance: str,
+    template_dir: str,
+    language: str,
+    config: Mapping,
+    output: str,
+) -> None:
+    """The tables annex of one language: every published table in one workbook."""
+    from neacovid.publish.spreadsheet import AnnexInputs, write_workbook
+
+    inputs = AnnexInputs(
+        estimate_tables=[Path(p) for p in estimate_tables], key_figures=Path(key_figures),
+        changes=[Path(p) for p in changes], contrasts=Path(contrasts), did=Path(did),
+        test=Path(test), models=[Path(p) for p in models],
+        model_tests=[Path(p) for p in model_tests], attrition=Path(attrition),
+        attrition_stayers=Path(attrition_stayers), attrition_model=Path(attrition_model),
+        attrition_model_tests=Path(attrition_model_tests), r_indicators=Path(r_indicators),
+        sensitivity=Path(sensitivity), sensitivity_key_figures=Path(sensitivity_key_figures),
+        provenance=Path(provenance),
+    )
+    with atomic_path(output) as tmp:
+        sheets = write_workbook(tmp, inputs, config, language, template_dir)
+    log.info("tables annex (%s): %s, %d tables", language, output, len(sheets))
+
+
 def report(
     results_dir: str,
     template_dir: str,
@@ -413,12 +453,16 @@ def report(
     language: str,
     config: Mapping,
     output: str,
+    workbook: str | None = None,
 ) -> None:
     from neacovid.publish.report import ReportInputs, render_report
 
     inputs = ReportInputs(
         results=Path(results_dir), template_dir=Path(template_dir), config=config,
         figures_manifest=Path(figures_manifest),
+        # The tables annex, linked from the page by a path relative to it.
+        workbook=None if workbook is None else Path(
+            os.path.relpath(workbook, Path(output).parent)).as_posix(),
     )
     html = render_report(inputs, language)
     with atomic_path(output) as tmp:

@@ -8,6 +8,7 @@ from snakemake.exceptions import WorkflowError
 from neacovid.data.config import check_paths, check_waves, input_waves, validate_config
 from neacovid.errors import ConfigError
 from neacovid.publish.provenance import git_state
+from neacovid.publish.spreadsheet import workbook_names
 
 try:
     validate_config(config)
@@ -102,6 +103,17 @@ MODEL_OUTPUTS = {
 }
 
 
+# The tables annex: one workbook per report language (tabellen.xlsx, tables.xlsx).
+try:
+    ANNEX = {
+        lang: f"{RESULTS}/tables/{name}"
+        for lang, name in workbook_names(config["report"]["languages"]).items()
+    }
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
+ANNEX_LANGUAGE = {os.path.basename(path): lang for lang, path in ANNEX.items()}
+
+
 def all_outputs():
     return [
         f"{RESULTS}/analysis.parquet",
@@ -113,6 +125,7 @@ def all_outputs():
         f"{RESULTS}/output_check.csv",
         f"{RESULTS}/provenance.json",
         *expand(f"{RESULTS}/report/{{lang}}/index.html", lang=config["report"]["languages"]),
+        *ANNEX.values(),
         *expand(f"{RESULTS}/figures/{{lang}}/figures.json", lang=config["report"]["languages"]),
         *expand(
             f"{RESULTS}/notebooks/{{name}}.{{ext}}",

@@ -1,4 +1,5 @@
-# Provenance of the run and the self-contained policy report, one HTML file per language.
+# Provenance of the run, the tables annex (one workbook per language) and the
+# self-contained policy report, one HTML file per language.
 
 
 rule provenance:
@@ -21,6 +22,51 @@ rule provenance:
         "../scripts/provenance.py"
 
 
+rule spreadsheet:
+    input:
+        key_figures=f"{RESULTS}/tables/kerncijfers.csv",
+        tables=expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
+        changes=[COMPARE_OUTPUTS["changes_vs_base"], COMPARE_OUTPUTS["changes_consecutive"]],
+        contrasts=COMPARE_OUTPUTS["contrasts"],
+        did=COMPARE_OUTPUTS["did"],
+        test=COMPARE_OUTPUTS["test"],
+        models=[MODEL_OUTPUTS[f"{i}_logit"] for i in config["models"]["indicators"]],
+        model_tests=[MODEL_OUTPUTS[f"{i}_tests"] for i in config["models"]["indicators"]],
+        attrition=ATTRITION_OUTPUTS["retention"],
+        attrition_stayers=ATTRITION_OUTPUTS["stayers"],
+        attrition_model=ATTRITION_OUTPUTS["model"],
+        attrition_model_tests=ATTRITION_OUTPUTS["model_tests"],
+        r_indicators=ATTRITION_OUTPUTS["r_indicators"],
+        sensitivity=ATTRITION_OUTPUTS["sensitivity"],
+        sensitivity_key_figures=ATTRITION_OUTPUTS["sensitivity_key_figures"],
+        provenance=f"{RESULTS}/provenance.json",
+        text=os.path.join(workflow.basedir, "workflow/templates/spreadsheet_text.yaml"),
+    output:
+        report(
+            f"{RESULTS}/tables/{{workbook}}",
+            caption="../report/spreadsheet.rst",
+            category="Tables annex",
+        ),
+    params:
+        code=CODE_VERSION,
+        language=lambda wildcards: ANNEX_LANGUAGE[wildcards.workbook],
+        config={
+            key: config[key]
+            for key in (
+                "data", "design", "tables", "disclosure", "compare", "models", "attrition",
+                "report",
+            )
+        },
+    wildcard_constraints:
+        workbook="|".join(re.escape(name) for name in ANNEX_LANGUAGE),
+    conda:
+        "../../environment.yml"
+    log:
+        f"{LOGS}/spreadsheet_{{workbook}}.log",
+    script:
+        "../scripts/spreadsheet.py"
+
+
 rule report:
     input:
         key_figures=f"{RESULTS}/tables/kerncijfers.csv",
@@ -35,6 +81,7 @@ rule report:
         figures=f"{RESULTS}/figures/{{lang}}/figures.json",
         template=os.path.join(workflow.basedir, "workflow/templates/report.html.j2"),
         text=os.path.join(workflow.basedir, "workflow/templates/report_text.yaml"),
+        workbook=lambda wildcards: ANNEX[wildcards.lang],
     output:
         report(
             f"{RESULTS}/report/{{lang}}/index.html",

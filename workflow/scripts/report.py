@@ -13,4 +13,5 @@ run_step(
     language=smk.wildcards.lang,
     config=smk.params.config,
     output=smk.output[0],
+    workbook=smk.input.workbook,
 )

@@ -8,6 +8,7 @@ type or an unknown key gets one message that names the key, wherever it is met.
 from __future__ import annotations
 
 import copy
+import datetime
 import math
 import os
 import re
@@ -80,6 +81,10 @@ def validate_config(config: Mapping, source: str = "config.yaml") -> None:
         raise ConfigError(f"{source}: unknown key {unexpected[0]!r} in {key}; {hint}")
     if err.validator == "required":
         raise ConfigError(f"{source}: {key}: {err.message}; add it (see config.yaml)")
+    if isinstance(err.instance, datetime.date):  # YAML reads 2026-03-01 as a date
+        raise ConfigError(
+            f"{source}: {key}: write the date in quotes, e.g. \"{err.instance.isoformat()}\""
+        )
     raise ConfigError(f"{source}: {key}: {err.message}")
 
 

@@ -26,6 +26,7 @@ PACKAGES = (
     "matplotlib",
     "jinja2",
     "papermill",
+    "xlsxwriter",
 )
 
 

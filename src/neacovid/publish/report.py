@@ -42,6 +42,7 @@ class ReportInputs:
     template_dir: Path
     config: Mapping
     figures_manifest: Path  # results/figures/<lang>/figures.json
+    workbook: str | None = None  # the tables annex, relative to the page (a link)
 
 
 class _Words:
@@ -170,6 +171,7 @@ def build_context(inputs: ReportInputs, language: str) -> dict:
         "indicative_note": t["indicative_note"].format(flag_n=w.num(rules.flag_n)),
         "headings": {k: v.format(base=base, baseline=config["data"]["baseline"])
                      for k, v in sections.items()},
+        "annex": _annex(inputs.workbook),
     }
     context["key_figures"] = _key_figures(results, w) | {"figure": figure("key_figures")}
     context["location"] = _location(results, w, waves, focus) | {
@@ -188,6 +190,15 @@ def build_context(inputs: ReportInputs, language: str) -> dict:
     context["method"] = _method(w, config, check) | {"quality": _quality(w, provenance)}
     context["provenance"] = _provenance(w, provenance, config)
     return context
+
+
+def _annex(workbook: str | None) -> dict | None:
+    """The link to the tables annex: a relative path, URL-quoted."""
+    if workbook is None:
+        return None
+    from urllib.parse import quote
+
+    return {"href": quote(workbook), "name": workbook.rsplit("/", 1)[-1]}
 
 
 def _figures(manifest: Path) -> dict[str, dict]:
