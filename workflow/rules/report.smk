@@ -32,17 +32,21 @@ rule report:
         provenance=f"{RESULTS}/provenance.json",
         # fieldwork dates: how much older the panel is in each wave
         waves=DATA["waves_csv"],
-        figures=f"{RESULTS}/figures/{{lang}}/figures.json",
+        figures=expand(f"{RESULTS}/figures/{{lang}}/figures.json", lang=LANGUAGES),
         template=os.path.join(workflow.basedir, "workflow/templates/report.html.j2"),
         text=os.path.join(workflow.basedir, "workflow/templates/report_text.yaml"),
     output:
+        # Every language in one job.
         report(
-            f"{RESULTS}/report/{{lang}}/index.html",
+            expand(f"{RESULTS}/report/{{lang}}/index.html", lang=LANGUAGES),
             caption="../report/report.rst",
             category="Report",
         ),
     params:
         code=CODE_VERSION,
+        languages=LANGUAGES,
+        figures=lambda wildcards, input: dict(zip(LANGUAGES, input.figures, strict=True)),
+        outputs=lambda wildcards, output: dict(zip(LANGUAGES, output, strict=True)),
         # <results>/report/<lang>/index.html -> <results>
         results_dir=lambda wildcards, output: os.path.dirname(
             os.path.dirname(os.path.dirname(output[0]))
@@ -51,6 +55,6 @@ rule report:
     conda:
         "../../environment.yml"
     log:
-        f"{LOGS}/report_{{lang}}.log",
+        f"{LOGS}/report.log",
     script:
         "../scripts/report.py"
