@@ -22,11 +22,21 @@ report: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(CORES) --dist loadgroup
 
-# JupyterLab on notebooks/ (the pinned version, installed the first time).
-notebooks: $(STAMP)
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[lab]"
+# JupyterLab on notebooks/: the pinned Lab in an environment of its own (.venv-lab: its
+# ~40 packages stay out of the analysis environment), the kernel is .venv's Python.
+LAB       := .venv-lab
+LAB_STAMP := $(LAB)/.installed
+
+$(LAB_STAMP): requirements.lock $(STAMP)
+	test -x $(LAB)/bin/python || $(PYTHON) -m venv $(LAB)
+	$(LAB)/bin/python -m pip install --quiet --upgrade "pip>=24"
+	$(LAB)/bin/python -m pip install --quiet -c requirements.lock "jupyterlab==4.6.6"
+	$(BIN)/python -m ipykernel install --prefix $(LAB) --name python3 --display-name "Python 3 (neacovid)"
+	touch $(LAB_STAMP)
+
+notebooks: $(LAB_STAMP)
 	$(BIN)/neacovid notebooks
 
 bench: $(STAMP)
@@ -36,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/models.py
 	$(BIN)/python bench/coverage.py
 	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/suite.py --cores $(CORES)
 	$(BIN)/python bench/reader.py
 
 clean:

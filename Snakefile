@@ -1,8 +1,16 @@
 # nea-covid: NEA COVID-19 microdata -> harmonised panel -> weighted tables -> report.
 # Entry point only: the config, its validation and the rules live in workflow/.
+import os
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# One BLAS thread per job: Snakemake already runs jobs side by side on the cores, and
+# threaded BLAS on top of that oversubscribes them (on 2 cores the attrition step took
+# 19 s of CPU instead of 11). Single-threaded BLAS also sums in one fixed order.
+for _blas in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_blas, "1")
 
 
 configfile: "config.yaml"

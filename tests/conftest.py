@@ -53,3 +53,24 @@ def pipeline_small(tmp_path_factory) -> PipelineRun:
 def pipeline_tiny(tmp_path_factory) -> PipelineRun:
     """The default run at scale 0.02, where small cells are common."""
     return run_pipeline(tmp_path_factory.mktemp("run_0.02"), 0.02)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs the suite on every core (pytest-xdist, ``--dist loadgroup``).
+    A fixture of module or session scope is made once per worker that needs it, so
+    tests that share one go to the same worker: those of a pipeline run together, the
+    others by module. Without xdist the marks do nothing."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        names = set(item.fixturenames)
+        callspec = getattr(item, "callspec", None)
+        chosen = callspec.params.get("run") if callspec else None
+        if "pipeline_tiny" in names or chosen == "pipeline_tiny":
+            group = "pipeline_tiny"
+        elif names & {"pipeline_small", "synthetic_run"} or chosen == "pipeline_small":
+            group = "pipeline_small"
+        else:
+            group = item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))

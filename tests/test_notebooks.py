@@ -24,15 +24,9 @@ from neacovid.data.codebook import load_codebook
 from neacovid.data.config import load_config
 from neacovid.data.harmonize import harmonize_wave
 from neacovid.data.synth import write_waves
-from neacovid.errors import ConfigError
-from neacovid.publish.notebooks import (
-    INJECTED_CELL_ID,
-    NotebookError,
-    check_notebooks,
-    declared_parameters,
-    pipeline_parameters,
-    render,
-)
+from neacovid.errors import ConfigError, NotebookError
+from neacovid.publish.notebooks import INJECTED_CELL_ID, pipeline_parameters, render
+from neacovid.publish.parameters import check_notebooks, declared_parameters
 from neacovid.survey.design import Design
 
 REPO = Path(__file__).resolve().parents[1]

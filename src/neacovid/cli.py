@@ -7,6 +7,7 @@ stderr and exits with status 2, without a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -329,15 +330,23 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
 def _cmd_notebooks(args: argparse.Namespace) -> None:
     import importlib.util
+    import shutil
     import subprocess
 
     from neacovid.data.config import REPO
 
-    if importlib.util.find_spec("jupyterlab") is None:
-        raise ConfigError("JupyterLab is not installed in this environment: run `make "
-                          "notebooks`, or `pip install -c requirements.lock -e '.[lab]'`")
-    command = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={REPO / 'notebooks'}",
-               *[a for a in args.lab_args if a != "--"]]
+    # `make notebooks` puts JupyterLab in .venv-lab; a Lab in this environment also does.
+    lab_dir = REPO / ".venv-lab" / ("Scripts" if os.name == "nt" else "bin")
+    lab = shutil.which("jupyter-lab", path=str(lab_dir))
+    if lab is not None:
+        command = [lab]
+    elif importlib.util.find_spec("jupyterlab") is not None:
+        command = [sys.executable, "-m", "jupyterlab"]
+    else:
+        raise ConfigError("JupyterLab is not installed: run `make notebooks` (it installs the "
+                          "pinned Lab in .venv-lab), or `pip install -c requirements.lock "
+                          "jupyterlab==4.6.6` into any environment")
+    command += [f"--notebook-dir={REPO / 'notebooks'}", *[a for a in args.lab_args if a != "--"]]
     sys.exit(subprocess.run(command, check=False).returncode)
 
 

@@ -34,6 +34,10 @@ class ConfigError(NeaCovidError):
     """The run configuration is invalid."""
 
 
+class NotebookError(NeaCovidError):
+    """A notebook failed to run (a cell raised) or got parameters it does not declare."""
+
+
 # Characters that must not reach a terminal as they are: C0 and C1 controls
 # (escape sequences, newlines that forge output lines, NUL), DEL, bidi
 # embeddings, overrides and isolates (text that reads other than it is), and

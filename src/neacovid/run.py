@@ -47,7 +47,7 @@ def preflight(config: dict) -> None:
     if baseline is not None:
         known |= {baseline_name(c, baseline) for c in BASELINE_COLUMNS}
     check_table_variables(config, known)
-    from neacovid.publish.notebooks import check_notebooks
+    from neacovid.publish.parameters import check_notebooks
 
     notebooks = config["notebooks"]
     check_notebooks(notebooks["names"], notebooks["parameters"], REPO / "notebooks")

@@ -77,14 +77,27 @@ def harmonize(
     )
 
 
+def harmonize_waves(
+    files: Mapping[str, str], codebook: str, strict: bool, parquets: Mapping[str, str],
+    audits: Mapping[str, str],
+) -> None:
+    """Every wave's file (``files``: wave -> path) in one job: one process start and one
+    SPSS reader for all of them."""
+    for wave, data_file in files.items():
+        harmonize(data_file, wave, codebook, strict, parquets[wave], audits[wave])
+
+
 def indicators(
     harmonized: Sequence[str],
     spec: Mapping,
     output: str,
     baseline: str | None = None,
     baseline_file: str | None = None,
+    design: Mapping | None = None,
+    design_check: str | None = None,
 ) -> None:
-    """Stack the waves, derive the indicators, carry the baseline wave's stratum."""
+    """Stack the waves, derive the indicators, carry the baseline wave's stratum; with
+    ``design``, bind it to the result and write ``design_check`` (`check_design`)."""
     from neacovid.data.indicators import analysis_data
 
     base = pd.read_parquet(baseline_file) if baseline_file else None
@@ -97,6 +110,8 @@ def indicators(
     with atomic_path(output) as tmp:
         analysis.to_parquet(tmp, index=False)
     log.info("analysis data: %d rows, %d columns", *analysis.shape)
+    if design is not None:
+        check_design(output, design, design_check)
 
 
 def tables(
@@ -156,6 +171,18 @@ def key_figures(
     write_csv(table, output)
     agree = int(table["within_ci"].sum())
     log.info("key figures: %d of %d published figures inside this run's CI", agree, len(table))
+
+
+def tables_and_key_figures(
+    analysis: str, published: str, design: Mapping, share_indicators: Sequence[str],
+    mean_indicators: Sequence[str], breakdowns: Sequence[str], populations: Mapping, ci: str,
+    level: float, disclosure: Mapping, outputs: Sequence[str], key_figures_output: str,
+) -> None:
+    """`tables`, then `key_figures` from them: one job."""
+    tables(analysis, design, share_indicators, mean_indicators, breakdowns, outputs, ci, level,
+           disclosure)
+    key_figures(analysis, published, design, populations, ci, level, disclosure, outputs,
+                key_figures_output)
 
 
 def check_design(analysis: str, design: Mapping, output: str) -> None:
@@ -446,6 +473,30 @@ def spreadsheet(
     log.info("tables annex (%s): %s, %d tables", language, output, len(sheets))
 
 
+def notebooks(
+    notebook_dir: str,
+    names: Sequence[str],
+    analysis: str,
+    design: Mapping,
+    ci: str,
+    level: float,
+    disclosure: Mapping,
+    overrides: Mapping,
+    timeout: int,
+    out_dir: str,
+) -> None:
+    """Every analyst notebook in one job and one kernel: ``<out_dir>/<name>.ipynb``
+    and ``.html``."""
+    from neacovid.publish.notebooks import pipeline_parameters, render_many
+
+    render_many(
+        [(Path(notebook_dir) / f"{name}.ipynb", Path(out_dir) / f"{name}.ipynb",
+          Path(out_dir) / f"{name}.html", overrides.get(name, {})) for name in names],
+        parameters=pipeline_parameters(analysis, design, ci, level, disclosure),
+        timeout=timeout,
+    )
+
+
 def report(
     results_dir: str,
     template_dir: str,
@@ -470,9 +521,25 @@ def report(
     log.info("report (%s): %s, %d bytes", language, output, len(html.encode("utf-8")))
 
 
+def reports(languages: Sequence[str], figures_manifests: Mapping[str, str],
+            outputs: Mapping[str, str], workbooks: Mapping[str, str] | None = None,
+            **common) -> None:
+    """The report page of every language in one job, each linking its own annex."""
+    for language in languages:
+        report(language=language, figures_manifest=figures_manifests[language],
+               output=outputs[language], workbook=(workbooks or {}).get(language), **common)
+
+
+def spreadsheets(outputs: Mapping[str, str], **common) -> None:
+    """The tables annex of every language (``outputs``: language -> workbook), one job."""
+    for language, output in outputs.items():
+        spreadsheet(language=language, output=output, **common)
+
+
 # -- helpers ------------------------------------------------------------------
 
 
 def write_json(obj, target: str | os.PathLike) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+

@@ -43,6 +43,7 @@ def _code_version():
 
 
 CODE_VERSION = _code_version()
+LANGUAGES = list(config["report"]["languages"])
 WAVES = [str(w) for w in DATA["waves"]]
 READ_WAVES = input_waves(config)  # the analysed waves and the baseline
 BASELINE = None if DATA["baseline"] is None else str(DATA["baseline"])
@@ -58,10 +59,10 @@ wildcard_constraints:
     wave="|".join(re.escape(w) for w in ALL_WAVES),
 
 
-def wave_file(wildcards):
+def wave_path(wave):
     if SYNTHETIC:
-        return f"{DATA['synthetic_dir']}/{wildcards.wave}.sav"
-    return DATA["files"][wildcards.wave]
+        return f"{DATA['synthetic_dir']}/{wave}.sav"
+    return DATA["files"][wave]
 
 
 def table_names():
@@ -111,7 +112,6 @@ try:
     }
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
-ANNEX_LANGUAGE = {os.path.basename(path): lang for lang, path in ANNEX.items()}
 
 
 def all_outputs():

@@ -3,18 +3,27 @@
 
 rule tables:
     input:
-        f"{RESULTS}/analysis.parquet",
-        DESIGN_CHECK,
+        analysis=f"{RESULTS}/analysis.parquet",
+        design_check=DESIGN_CHECK,
+        published=config["key_figures"]["published"],
     output:
-        report(
+        # The estimate tables and then the key figures (which hide what the tables
+        # hide) in one job: one process start.
+        tables=report(
             expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
             caption="../report/tables.rst",
             category="Tables",
+        ),
+        key_figures=report(
+            f"{RESULTS}/tables/kerncijfers.csv",
+            caption="../report/kerncijfers.rst",
+            category="Key figures",
         ),
     params:
         code=CODE_VERSION,
         design=config["design"],
         tables=config["tables"],
+        populations=config["key_figures"]["populations"],
         disclosure=config["disclosure"],
     conda:
         "../../environment.yml"
@@ -24,34 +33,9 @@ rule tables:
         "../scripts/tables.py"
 
 
-rule key_figures:
-    input:
-        analysis=f"{RESULTS}/analysis.parquet",
-        design_check=DESIGN_CHECK,
-        tables=expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
-        published=config["key_figures"]["published"],
-    output:
-        report(
-            f"{RESULTS}/tables/kerncijfers.csv",
-            caption="../report/kerncijfers.rst",
-            category="Key figures",
-        ),
-    params:
-        code=CODE_VERSION,
-        design=config["design"],
-        populations=config["key_figures"]["populations"],
-        ci=config["tables"]["ci"],
-        level=config["tables"]["level"],
-        disclosure=config["disclosure"],
-    conda:
-        "../../environment.yml"
-    log:
-        f"{LOGS}/key_figures.log",
-    script:
-        "../scripts/key_figures.py"
-
-
 rule compare:
+    # first when cores are free: compare -> figures -> report is the longest chain
+    priority: 10
     input:
         analysis=f"{RESULTS}/analysis.parquet",
         design_check=DESIGN_CHECK,
@@ -150,19 +134,3 @@ rule attrition:
         f"{LOGS}/attrition.log",
     script:
         "../scripts/attrition.py"
-
-
-rule check_design:
-    input:
-        f"{RESULTS}/analysis.parquet",
-    output:
-        DESIGN_CHECK,
-    params:
-        code=CODE_VERSION,
-        design=config["design"],
-    conda:
-        "../../environment.yml"
-    log:
-        f"{LOGS}/check_design.log",
-    script:
-        "../scripts/check_design.py"

@@ -1,7 +1,7 @@
 # Report figures (plotnine): per language, every figure as SVG and 300-dpi PNG, and
 # figures.json with each figure's title, caption and alt text for the report.
 # The change-vs-base forest plots come from the compare rule's changes_vs_<base>.csv.
-from neacovid.publish.figures import FIGURE_NAMES
+from neacovid.publish.catalog import FIGURE_NAMES
 
 FIGURES = config["figures"]
 FIGURE_TABLES = {
@@ -21,6 +21,8 @@ if _missing_tables:
 
 
 rule figures:
+    # first when cores are free: compare -> figures -> report is the longest chain
+    priority: 10
     input:
         location=f"{RESULTS}/tables/location_by_wave.csv",
         by_location=expand(f"{RESULTS}/tables/{{name}}.csv", name=FIGURE_TABLES["location"]),
@@ -29,6 +31,7 @@ rule figures:
         changes=COMPARE_OUTPUTS["changes_vs_base"],
         text=os.path.join(workflow.basedir, "workflow/templates/figures_text.yaml"),
     output:
+        # One job per language: the two run side by side (they are on the critical path).
         svg=report(
             expand(f"{RESULTS}/figures/{{{{lang}}}}/{{name}}.svg", name=FIGURE_NAMES),
             caption="../report/figures.rst",

@@ -20,18 +20,20 @@ rule synthesize:
 
 rule harmonize:
     input:
-        data=wave_file,
+        data=[wave_path(w) for w in READ_WAVES],
         codebook=DATA["codebook"],
     params:
         code=CODE_VERSION,
         strict=DATA["strict"],
+        files={w: wave_path(w) for w in READ_WAVES},
     output:
-        parquet=f"{RESULTS}/harmonized/{{wave}}.parquet",
-        audit=f"{RESULTS}/harmonized/{{wave}}.audit.json",
+        # One job for every wave: one process start and one SPSS reader for all.
+        parquet=expand(f"{RESULTS}/harmonized/{{wave}}.parquet", wave=READ_WAVES),
+        audit=expand(f"{RESULTS}/harmonized/{{wave}}.audit.json", wave=READ_WAVES),
     conda:
         "../../environment.yml"
     log:
-        f"{LOGS}/harmonize/{{wave}}.log",
+        f"{LOGS}/harmonize.log",
     script:
         "../scripts/harmonize.py"
 
@@ -42,11 +44,15 @@ rule indicators:
         # The baseline wave gives every respondent's sampling stratum, analysed or not.
         baseline=BASELINE_INPUT,
     output:
-        f"{RESULTS}/analysis.parquet",
+        analysis=f"{RESULTS}/analysis.parquet",
+        # the run's one design bound to the data before any estimate: a design
+        # problem stops the run here (same job: one process start)
+        design_check=DESIGN_CHECK,
     params:
         code=CODE_VERSION,
         spec=config["indicators"],
         baseline=BASELINE,
+        design=config["design"],
     conda:
         "../../environment.yml"
     log:

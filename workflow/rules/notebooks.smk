@@ -1,5 +1,5 @@
 # Analyst notebooks executed with papermill -> results/notebooks/<name>.ipynb and self-contained .html.
-from neacovid.publish.notebooks import check_notebooks
+from neacovid.publish.parameters import check_notebooks
 
 NOTEBOOK_DIR = os.path.join(workflow.basedir, "notebooks")
 NOTEBOOKS = config["notebooks"]
@@ -12,27 +12,31 @@ except ConfigError as err:
     raise WorkflowError(str(err)) from None
 
 
-rule notebook:
+rule notebooks:
     input:
-        notebook=os.path.join(NOTEBOOK_DIR, "{name}.ipynb"),
+        notebooks=expand(os.path.join(NOTEBOOK_DIR, "{name}.ipynb"), name=NOTEBOOKS["names"]),
         analysis=f"{RESULTS}/analysis.parquet",
         design_check=DESIGN_CHECK,
     output:
-        ipynb=f"{RESULTS}/notebooks/{{name}}.ipynb",
-        html=report(f"{RESULTS}/notebooks/{{name}}.html", category="Notebooks"),
+        # Every notebook in one job: one process start for all of them.
+        ipynb=expand(f"{RESULTS}/notebooks/{{name}}.ipynb", name=NOTEBOOKS["names"]),
+        html=report(
+            expand(f"{RESULTS}/notebooks/{{name}}.html", name=NOTEBOOKS["names"]),
+            category="Notebooks",
+        ),
     params:
         code=CODE_VERSION,
+        names=NOTEBOOKS["names"],
+        out_dir=lambda wildcards, output: os.path.dirname(output.ipynb[0]),
         design=config["design"],
         ci=config["tables"]["ci"],
         level=config["tables"]["level"],
         disclosure=config["disclosure"],
-        overrides=lambda wildcards: NOTEBOOKS["parameters"].get(wildcards.name, {}),
+        overrides=NOTEBOOKS["parameters"],
         timeout=NOTEBOOKS["timeout"],
-    wildcard_constraints:
-        name="|".join(re.escape(n) for n in NOTEBOOKS["names"]) or "(?!)",
     conda:
         "../../environment.yml"
     log:
-        f"{LOGS}/notebooks/{{name}}.log",
+        f"{LOGS}/notebooks.log",
     script:
         "../scripts/notebooks.py"

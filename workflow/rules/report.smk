@@ -42,14 +42,15 @@ rule spreadsheet:
         provenance=f"{RESULTS}/provenance.json",
         text=os.path.join(workflow.basedir, "workflow/templates/spreadsheet_text.yaml"),
     output:
+        # Every language's workbook in one job: one process start.
         report(
-            f"{RESULTS}/tables/{{workbook}}",
+            list(ANNEX.values()),
             caption="../report/spreadsheet.rst",
             category="Tables annex",
         ),
     params:
         code=CODE_VERSION,
-        language=lambda wildcards: ANNEX_LANGUAGE[wildcards.workbook],
+        outputs=lambda wildcards, output: dict(zip(ANNEX, output, strict=True)),
         config={
             key: config[key]
             for key in (
@@ -57,12 +58,10 @@ rule spreadsheet:
                 "report",
             )
         },
-    wildcard_constraints:
-        workbook="|".join(re.escape(name) for name in ANNEX_LANGUAGE),
     conda:
         "../../environment.yml"
     log:
-        f"{LOGS}/spreadsheet_{{workbook}}.log",
+        f"{LOGS}/spreadsheet.log",
     script:
         "../scripts/spreadsheet.py"
 
@@ -78,18 +77,23 @@ rule report:
         provenance=f"{RESULTS}/provenance.json",
         # fieldwork dates: how much older the panel is in each wave
         waves=DATA["waves_csv"],
-        figures=f"{RESULTS}/figures/{{lang}}/figures.json",
+        figures=expand(f"{RESULTS}/figures/{{lang}}/figures.json", lang=LANGUAGES),
         template=os.path.join(workflow.basedir, "workflow/templates/report.html.j2"),
         text=os.path.join(workflow.basedir, "workflow/templates/report_text.yaml"),
-        workbook=lambda wildcards: ANNEX[wildcards.lang],
+        workbooks=[ANNEX[lang] for lang in LANGUAGES],
     output:
+        # Every language in one job.
         report(
-            f"{RESULTS}/report/{{lang}}/index.html",
+            expand(f"{RESULTS}/report/{{lang}}/index.html", lang=LANGUAGES),
             caption="../report/report.rst",
             category="Report",
         ),
     params:
         code=CODE_VERSION,
+        languages=LANGUAGES,
+        figures=lambda wildcards, input: dict(zip(LANGUAGES, input.figures, strict=True)),
+        outputs=lambda wildcards, output: dict(zip(LANGUAGES, output, strict=True)),
+        workbooks=lambda wildcards, input: dict(zip(LANGUAGES, input.workbooks, strict=True)),
         # <results>/report/<lang>/index.html -> <results>
         results_dir=lambda wildcards, output: os.path.dirname(
             os.path.dirname(os.path.dirname(output[0]))
@@ -98,6 +102,6 @@ rule report:
     conda:
         "../../environment.yml"
     log:
-        f"{LOGS}/report_{{lang}}.log",
+        f"{LOGS}/report.log",
     script:
         "../scripts/report.py"

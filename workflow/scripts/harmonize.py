@@ -1,14 +1,16 @@
-# Thin: one wave's file -> common schema + audit (neacovid.data.harmonize).
-from neacovid.workflow import harmonize, run_step
+# Thin: every wave's file -> common schema + audit (neacovid.data.harmonize).
+from pathlib import Path
+
+from neacovid.workflow import harmonize_waves, run_step
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
+files = smk.params.files
 run_step(
-    harmonize,
+    harmonize_waves,
     log_file=smk.log[0],
-    data_file=smk.input.data,
-    wave=smk.wildcards.wave,
+    files=files,
     codebook=smk.input.codebook,
     strict=smk.params.strict,
-    parquet=smk.output.parquet,
-    audit=smk.output.audit,
+    parquets={w: p for w in files for p in smk.output.parquet if Path(p).stem == w},
+    audits={w: p for w in files for p in smk.output.audit if Path(p).name == f"{w}.audit.json"},
 )

@@ -7,7 +7,9 @@ run_step(
     log_file=smk.log[0],
     harmonized=list(smk.input.harmonized),
     spec=smk.params.spec,
-    output=smk.output[0],
+    output=smk.output.analysis,
     baseline=smk.params.baseline,
     baseline_file=smk.input.baseline[0] if smk.input.baseline else None,
+    design=smk.params.design,
+    design_check=smk.output.design_check,
 )

@@ -1,12 +1,16 @@
-# Thin: run one analyst notebook with papermill, export it to HTML (neacovid.publish.notebooks).
-from neacovid.workflow import notebook, run_step
+# Thin: run the analyst notebooks with papermill, export them to HTML
+# (neacovid.publish.notebooks).
+from pathlib import Path
+
+from neacovid.workflow import notebooks, run_step
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 p = smk.params
 run_step(
-    notebook,
+    notebooks,
     log_file=smk.log[0],
-    notebook=smk.input.notebook,
+    notebook_dir=str(Path(smk.input.notebooks[0]).parent),
+    names=p.names,
     analysis=smk.input.analysis,
     design=p.design,
     ci=p.ci,
@@ -14,6 +18,5 @@ run_step(
     disclosure=p.disclosure,
     overrides=p.overrides,
     timeout=p.timeout,
-    ipynb=smk.output.ipynb,
-    html=smk.output.html,
+    out_dir=p.out_dir,
 )

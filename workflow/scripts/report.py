@@ -1,17 +1,17 @@
-# Thin: render the report page of one language (neacovid.publish.report).
+# Thin: render the report page of every language (neacovid.publish.report).
 from pathlib import Path
 
-from neacovid.workflow import report, run_step
+from neacovid.workflow import reports, run_step
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 run_step(
-    report,
+    reports,
     log_file=smk.log[0],
+    languages=smk.params.languages,
+    figures_manifests=smk.params.figures,
+    outputs=smk.params.outputs,
     results_dir=smk.params.results_dir,
     template_dir=str(Path(smk.input.template).parent),
-    figures_manifest=smk.input.figures,
-    language=smk.wildcards.lang,
     config=smk.params.config,
-    output=smk.output[0],
-    workbook=smk.input.workbook,
+    workbooks=smk.params.workbooks,
 )

@@ -1,11 +1,11 @@
-# Thin: the tables annex of one language, one workbook (neacovid.publish.spreadsheet).
+# Thin: the tables annex, one workbook per language (neacovid.publish.spreadsheet).
 from pathlib import Path
 
-from neacovid.workflow import run_step, spreadsheet
+from neacovid.workflow import run_step, spreadsheets
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 run_step(
-    spreadsheet,
+    spreadsheets,
     log_file=smk.log[0],
     estimate_tables=list(smk.input.tables),
     key_figures=smk.input.key_figures,
@@ -24,7 +24,6 @@ run_step(
     sensitivity_key_figures=smk.input.sensitivity_key_figures,
     provenance=smk.input.provenance,
     template_dir=str(Path(smk.input.text).parent),
-    language=smk.params.language,
     config=smk.params.config,
-    output=smk.output[0],
+    outputs=smk.params.outputs,
 )

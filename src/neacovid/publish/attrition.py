@@ -51,10 +51,12 @@ def later_waves(data: pd.DataFrame, baseline: str) -> list[str]:
 
 def with_stays(data: pd.DataFrame, baseline: str, wave: str) -> pd.DataFrame:
     """``data`` with ``_stays``: on the baseline rows 1 if the person is in ``wave``."""
-    waves = data["wave"].astype(str)
-    present = set(data.loc[waves == wave, "resp_id"].astype(str))
-    stays = data["resp_id"].astype(str).isin(present).astype(float)
-    return data.assign(**{STAYS: stays.where(waves == str(baseline))})
+    waves = data["wave"].astype(str).to_numpy()
+    person, _ = pd.factorize(data["resp_id"])  # integers: membership without strings
+    present = np.zeros(person.max() + 1, dtype=bool)
+    present[person[waves == wave]] = True
+    stays = np.where(waves == str(baseline), present[person].astype(float), np.nan)
+    return data.assign(**{STAYS: stays})
 
 
 def retention_table(
@@ -191,7 +193,10 @@ def adjusted_weights(
     frame = frame.where(frame.notna(), UNKNOWN).map(str)
     # Someone in a later wave but not in the baseline file has no 2019 answers to be
     # raked on: such rows keep their weighted total, the others share the rest.
-    newcomer = ~data["resp_id"].isin(set(data.loc[base, "resp_id"])).to_numpy()
+    person, _ = pd.factorize(data["resp_id"])
+    in_baseline = np.zeros(person.max() + 1, dtype=bool)
+    in_baseline[person[base]] = True
+    newcomer = ~in_baseline[person]
     frame.loc[newcomer] = NOT_IN_BASELINE
     shares = {}
     for column in columns:
@@ -226,7 +231,11 @@ def sensitivity_table(
     with the attrition-adjusted weights (`adjusted_weights`), and on the balanced
     panel (the people in every wave, with the wave weights)."""
     adjusted = data.assign(**{ADJUSTED_WEIGHT: adjusted_weight})
-    every = adjusted.groupby("resp_id")["wave"].transform("nunique") == adjusted["wave"].nunique()
+    person, _ = pd.factorize(adjusted["resp_id"])
+    wave_code, waves = pd.factorize(adjusted["wave"])
+    seen = np.zeros((person.max() + 1, len(waves)), dtype=bool)
+    seen[person, wave_code] = True
+    every = pd.Series(seen.all(axis=1)[person], index=adjusted.index)
     versions = {
         SENSITIVITY_VERSIONS[0]: (design, None),
         SENSITIVITY_VERSIONS[1]: (_reweighted(design), None),

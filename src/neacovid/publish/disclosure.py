@@ -527,35 +527,42 @@ def protect_model(fit, data: pd.DataFrame, rules: DisclosureRules,
     fitted = data.iloc[fit.rows]
     outcome = (fitted[fit.outcome] if fit.outcome in fitted
                else fitted.eval(fit.outcome, engine="python"))
-    positive = pd.Series(np.asarray(outcome, dtype=float) == 1, index=fitted.index)
+    positive = np.asarray(outcome, dtype=float) == 1
     factor = re.compile(r"^C\((?P<var>[A-Za-z_][A-Za-z0-9_]*).*\)\[T\.(?P<level>.*)\]$")
     levels: dict[str, set] = {}
     for term in fit.table["term"]:
         match = factor.match(term)
         if match and match["var"] in fitted.columns:
             levels.setdefault(match["var"], set()).add(match["level"])
-
-    def counts(inside: pd.Series) -> tuple[int, int]:
-        return int(inside.sum()), int((inside & positive).sum())
+    # Per factor, the respondents and the cases at each level (as formula levels read:
+    # text), counted once: a bincount, not a comparison per level.
+    tallies: dict[str, dict[str, tuple[int, int]]] = {}
+    for var in levels:
+        codes, uniques = pd.factorize(fitted[var])
+        known = codes >= 0
+        sizes = np.bincount(codes[known], minlength=len(uniques))
+        cases = np.bincount(codes[known], positive[known], minlength=len(uniques))
+        tallies[var] = {str(u): (int(a), int(b)) for u, a, b in zip(uniques, sizes, cases,
+                                                                     strict=True)}
+    everyone = (len(fitted), int(positive.sum()))
 
     def reference_counts() -> tuple[int, int]:
         found = []
         for var, shown in levels.items():
-            values = fitted[var].astype(str)
-            for level in sorted(set(values.dropna()) - shown):
-                n, k = counts(values == level)
+            for level in sorted(set(tallies[var]) - shown):
+                n, k = tallies[var][level]
                 found.append((min(k, n - k) if binary else n, n, k))
-        return min(found)[1:] if found else counts(pd.Series(True, index=fitted.index))
+        return min(found)[1:] if found else everyone
 
     n, n_with = [], []
     for term in fit.table["term"]:
         match = factor.match(term)
         if match and match["var"] in fitted.columns:
-            term_n, term_k = counts(fitted[match["var"]].astype(str) == match["level"])
+            term_n, term_k = tallies[match["var"]].get(match["level"], (0, 0))
         elif term == "Intercept":
             term_n, term_k = reference_counts()
         else:
-            term_n, term_k = counts(pd.Series(True, index=fitted.index))
+            term_n, term_k = everyone
         n.append(term_n)
         n_with.append(term_k)
     if not binary:

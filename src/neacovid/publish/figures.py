@@ -62,6 +62,7 @@ from plotnine import (
 
 from neacovid.data.io import atomic_path
 from neacovid.errors import DataError
+from neacovid.publish.catalog import FIGURE_NAMES
 from neacovid.publish.keyfigures import category_label
 from neacovid.publish.tables import verdict
 from neacovid.publish.words import (
@@ -76,8 +77,6 @@ from neacovid.publish.words import (
 log = logging.getLogger("neacovid")
 
 # The figures the `figures` rule writes per language, in report order.
-FIGURE_NAMES = ("location_by_wave", "indicators_by_location", "indicators_by_age_group",
-                "changes", "changes_by_location", "key_figures")
 FORMATS = ("svg", "png")
 DPI = 300
 FONT = "DejaVu Sans"  # ships with matplotlib: no font look-up fails on a bare machine

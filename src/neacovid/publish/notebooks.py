@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import cache
 from pathlib import Path
 
 import nbformat
@@ -34,7 +35,8 @@ from jupyter_client.kernelspec import KernelSpec
 from traitlets import default
 
 from neacovid.data.io import atomic_path
-from neacovid.errors import ConfigError, NeaCovidError
+from neacovid.errors import NotebookError
+from neacovid.publish.parameters import check_overrides
 
 log = logging.getLogger("neacovid")
 
@@ -70,10 +72,6 @@ _EXTERNAL = re.compile(
 )
 
 
-class NotebookError(NeaCovidError):
-    """A notebook failed to run (a cell raised) or got parameters it does not declare."""
-
-
 def render(
     notebook: str | os.PathLike,
     ipynb: str | os.PathLike,
@@ -81,6 +79,7 @@ def render(
     parameters: Mapping | None = None,
     overrides: Mapping | None = None,
     timeout: int | None = 600,
+    km: AsyncKernelManager | None = None,
 ) -> None:
     """Execute ``notebook`` into ``ipynb`` and export it to ``html``.
 
@@ -91,7 +90,7 @@ def render(
         ``parameters`` cell.
     timeout: seconds one cell may run.
     """
-    executed = execute(notebook, parameters, overrides, timeout)
+    executed = execute(notebook, parameters, overrides, timeout, km)
     with atomic_path(ipynb) as tmp:
         nbformat.write(executed, str(tmp))
     page = to_html(executed, title=Path(notebook).stem)
@@ -130,35 +129,28 @@ def pipeline_parameters(
     }
 
 
-def check_notebooks(names: list[str], overrides: Mapping, notebook_dir: str | os.PathLike) -> None:
-    """config.yaml ``notebooks:`` against the notebooks, before anything runs.
+def render_many(
+    jobs: Sequence[tuple[str | os.PathLike, str | os.PathLike, str | os.PathLike, Mapping]],
+    parameters: Mapping | None = None,
+    timeout: int | None = 600,
+) -> None:
+    """`render` for each (notebook, ipynb, html, overrides) of ``jobs``, all in one
+    kernel: it starts once, and pandas, plotnine and neacovid are imported once.
+    Each notebook starts from an empty namespace (IPython's ``%reset -f``), and its
+    execution counts are numbered from 1, so it reads as if it ran alone. The
+    notebooks share a working directory: that of the first."""
+    from jupyter_core.utils import run_sync
 
-    Every name is a ``<notebook_dir>/<name>.ipynb`` with a ``parameters`` cell,
-    and every override names a listed notebook and one of its parameters.
-    """
-    notebook_dir = Path(notebook_dir)
-    for name in names:
-        path = notebook_dir / f"{name}.ipynb"
-        if not path.is_file():
-            available = ", ".join(sorted(p.stem for p in notebook_dir.glob("*.ipynb")))
-            raise ConfigError(
-                f"config notebooks.names: {path} does not exist; notebooks: {available}"
-            )
-    for name, values in overrides.items():
-        if name not in names:
-            raise ConfigError(
-                f"config notebooks.parameters: {name!r} is not in notebooks.names; "
-                "add it there or remove its parameters"
-            )
-        _check_overrides(notebook_dir / f"{name}.ipynb", values)
+    km = ThisPythonKernelManager()
+    try:
+        for notebook, ipynb, html, overrides in jobs:
+            render(notebook, ipynb, html, parameters, overrides, timeout, km=km)
+    finally:
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
 
 
-def declared_parameters(notebook: str | os.PathLike) -> dict[str, str]:
-    """The parameters of the notebook's ``parameters`` cell: {name: default as code}."""
-    import papermill
-
-    inferred = papermill.inspect_notebook(str(notebook))
-    return {name: spec["default"] for name, spec in inferred.items()}
+_RESET_TAG = "neacovid-reset-namespace"
 
 
 def execute(
@@ -166,22 +158,32 @@ def execute(
     parameters: Mapping | None = None,
     overrides: Mapping | None = None,
     timeout: int | None = 600,
+    km: AsyncKernelManager | None = None,
 ) -> nbformat.NotebookNode:
-    """Run ``notebook`` with papermill and return it, executed and cleaned of timings."""
+    """Run ``notebook`` with papermill and return it, executed and cleaned of timings.
+    ``km``: a kernel to reuse (`render_many`); the notebook first empties its
+    namespace, and that cell is taken out again."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     notebook = Path(notebook)
     if not notebook.is_file():
         raise NotebookError(f"notebook {notebook} does not exist; check notebooks.names")
-    declared = _check_overrides(notebook, overrides or {})
+    declared = check_overrides(notebook, overrides or {})
     passed = {k: v for k, v in (parameters or {}).items() if k in declared}
     passed.update(overrides or {})
     logging.getLogger("papermill").setLevel(logging.WARNING)  # its paths repeat ours
     log.info("executing %s with %s", notebook, ", ".join(f"{k}={v!r}" for k, v in passed.items()))
+    source: str | nbformat.NotebookNode = str(notebook)
+    shared = {}
+    if km is not None:
+        source = nbformat.read(str(notebook), as_version=4)
+        reset = nbformat.v4.new_code_cell("%reset -f", metadata={"tags": [_RESET_TAG]})
+        source.cells.insert(0, reset)
+        shared = {"km": km}
     try:
         executed = papermill.execute_notebook(
-            str(notebook),
+            source,
             None,  # written by the caller, atomically, after clean-up
             parameters=passed,
             kernel_name=KERNEL_NAME,
@@ -191,26 +193,26 @@ def execute(
             execution_timeout=timeout,
             kernel_manager_class=ThisPythonKernelManager,
             record_timing=False,
+            **shared,
         )
     except PapermillExecutionError as err:
         log.error("%s", "\n".join(_strip_ansi(line) for line in err.traceback))
+        index = err.cell_index - (1 if km is not None else 0)
         raise NotebookError(
-            f"{notebook}: cell {err.cell_index} failed: {err.ename}: {_strip_ansi(err.evalue)}"
+            f"{notebook}: cell {index} failed: {err.ename}: {_strip_ansi(err.evalue)}"
         ) from None
+    if km is not None:
+        executed.cells = [c for c in executed.cells
+                          if _RESET_TAG not in c.get("metadata", {}).get("tags", [])]
+        count = 0
+        for cell in executed.cells:  # as a fresh kernel counts
+            if cell.cell_type == "code" and cell.get("execution_count") is not None:
+                count += 1
+                cell.execution_count = count
+                for output in cell.get("outputs", []):
+                    if "execution_count" in output:
+                        output["execution_count"] = count
     return clean(executed, input_name=notebook.name)
-
-
-def _check_overrides(notebook: Path, overrides: Mapping) -> dict[str, str]:
-    declared = declared_parameters(notebook)
-    if not declared:
-        raise NotebookError(f"{notebook}: no cell tagged 'parameters'; tag the parameters cell")
-    unknown = sorted(set(overrides) - set(declared))
-    if unknown:
-        raise ConfigError(
-            f"config notebooks.parameters.{notebook.stem}: {unknown[0]!r} is not a parameter "
-            f"of {notebook}; its parameters are: {', '.join(declared)}"
-        )
-    return declared
 
 
 def clean(nb: nbformat.NotebookNode, input_name: str) -> nbformat.NotebookNode:
@@ -235,19 +237,25 @@ def clean(nb: nbformat.NotebookNode, input_name: str) -> nbformat.NotebookNode:
     return nb
 
 
-def to_html(nb: nbformat.NotebookNode, title: str) -> str:
-    """The executed notebook as one HTML file that loads nothing from elsewhere."""
+@cache
+def _html_exporter():
+    """One exporter per process: finding and compiling the lab template takes about half
+    a second, and every notebook of a run uses the same."""
     import jinja2
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(
+    return HTMLExporter(
         template_name="lab",
         template_file=_TEMPLATE_NAME,
         extra_loaders=[jinja2.DictLoader({_TEMPLATE_NAME: _TEMPLATE})],
         embed_images=True,
         theme="light",
     )
-    page, _ = exporter.from_notebook_node(
+
+
+def to_html(nb: nbformat.NotebookNode, title: str) -> str:
+    """The executed notebook as one HTML file that loads nothing from elsewhere."""
+    page, _ = _html_exporter().from_notebook_node(
         nb, resources={"metadata": {"name": title}, "figure_alt": FIGURE_ALT}
     )
     found = _EXTERNAL.search(page)

@@ -423,8 +423,10 @@ def sparse_levels_merged(values: pd.Series, outcome: pd.Series | None, rows: np.
     than ``min_n`` of ``rows``, or (given a 0/1 ``outcome``) fewer than ``min_n`` cases or
     non-cases among them. If ``(other)`` is itself sparse it joins the largest level.
     Missing values stay missing."""
-    text = values.astype(object).where(values.notna()).map(lambda v: v if pd.isna(v) else str(v))
-    inside = pd.Series(rows, index=values.index) & text.notna()
+    known = values.notna().to_numpy()
+    text = pd.Series(np.full(len(values), None, dtype=object), index=values.index)
+    text[known] = values[known].astype(str).to_numpy(dtype=object)
+    inside = pd.Series(rows & known, index=values.index)
     counts = text[inside].value_counts()
     sparse = counts < min_n
     if outcome is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+import scipy  # scipy.stats loads on first use: `neacovid run` starts without it
 
 from neacovid.errors import DataError
 
@@ -36,7 +36,7 @@ class ProfileInputs:
 
 def t_quantile(level: float, df: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return stats.t.ppf(1 - (1 - level) / 2, np.where(df > 0, df, np.nan))
+        return scipy.stats.t.ppf(1 - (1 - level) / 2, np.where(df > 0, df, np.nan))
 
 
 def proportion_ci(
@@ -62,9 +62,9 @@ def proportion_ci(
         elif method in ("logit", "xlogit"):
             # svyglm's sandwich SE of the intercept equals the delta-method SE of
             # logit(p), so "logit" and "xlogit" coincide for a proportion.
-            centre = special.logit(p)
+            centre = scipy.special.logit(p)
             half = t * se / (p * (1 - p))
-            low, high = special.expit(centre - half), special.expit(centre + half)
+            low, high = scipy.special.expit(centre - half), scipy.special.expit(centre + half)
         elif method == "asin":
             centre = np.arcsin(np.sqrt(p))
             half = t * se / (2 * np.sqrt(p * (1 - p)))
@@ -73,12 +73,12 @@ def proportion_ci(
             alpha = 1 - level
             n_eff = p * (1 - p) / var
             n_arr = np.asarray(n, dtype=np.float64)
-            ratio = stats.t.ppf(alpha / 2, n_arr - 1) / stats.t.ppf(
+            ratio = scipy.stats.t.ppf(alpha / 2, n_arr - 1) / scipy.stats.t.ppf(
                 alpha / 2, np.where(df > 0, df, np.nan)
             )
             n_eff = n_eff * ratio**2
-            low = stats.beta.ppf(alpha / 2, n_eff * p, n_eff * (1 - p) + 1)
-            high = stats.beta.ppf(1 - alpha / 2, n_eff * p + 1, n_eff * (1 - p))
+            low = scipy.stats.beta.ppf(alpha / 2, n_eff * p, n_eff * (1 - p) + 1)
+            high = scipy.stats.beta.ppf(1 - alpha / 2, n_eff * p + 1, n_eff * (1 - p))
         elif method == "wilson":
             n_eff = p * (1 - p) / var
             z2 = t * t
@@ -98,11 +98,11 @@ def proportion_ci(
         alpha = 1 - level
         n_arr = np.broadcast_to(np.asarray(n, dtype=np.float64), p.shape)
         with np.errstate(invalid="ignore", divide="ignore"):
-            ratio = stats.t.ppf(alpha / 2, n_arr - 1) / stats.t.ppf(
+            ratio = scipy.stats.t.ppf(alpha / 2, n_arr - 1) / scipy.stats.t.ppf(
                 alpha / 2, np.where(df > 0, df, np.nan)
             )
             n_eff = n_arr * ratio**2
-            upper_if_zero = stats.beta.ppf(1 - alpha / 2, 1, n_eff)
+            upper_if_zero = scipy.stats.beta.ppf(1 - alpha / 2, 1, n_eff)
         low = np.where(boundary, np.where(p == 0, 0.0, 1 - upper_if_zero), low)
         high = np.where(boundary, np.where(p == 0, upper_if_zero, 1.0), high)
     return low, high
@@ -143,8 +143,9 @@ def _profile_one(p, var, df, n, dispersion, level, beta_hat, mu_weights, maxstep
     se_beta = np.sqrt(var) / (p * (1 - p))
     naive_var = 1.0 / (n * mu_weights * (1 - mu_weights))
     design_effect = se_beta**2 / naive_var
-    alpha = stats.norm.cdf(stats.t.ppf((1 - level) / 2, df) * np.sqrt(design_effect)) / 2
-    zmax = np.sqrt(stats.f.isf(alpha, 1, n - 1))
+    t = scipy.stats.t.ppf((1 - level) / 2, df)
+    alpha = scipy.stats.norm.cdf(t * np.sqrt(design_effect)) / 2
+    zmax = np.sqrt(scipy.stats.f.isf(alpha, 1, n - 1))
     step_size = zmax / 5
 
     def deviance(beta):
@@ -165,10 +166,10 @@ def _profile_one(p, var, df, n, dispersion, level, beta_hat, mu_weights, maxstep
     order = np.argsort(zs, kind="stable")
     betas, zs = np.asarray(betas)[order], np.asarray(zs)[order]
     grid_beta, grid_z = _fmm_spline_grid(betas, zs, 3 * len(betas))
-    cutoff = np.array([stats.norm.ppf(2 * alpha), stats.norm.isf(2 * alpha)])
+    cutoff = np.array([scipy.stats.norm.ppf(2 * alpha), scipy.stats.norm.isf(2 * alpha)])
     z_sorted = np.argsort(grid_z, kind="stable")
     limits = np.interp(cutoff, grid_z[z_sorted], grid_beta[z_sorted], left=np.nan, right=np.nan)
-    return special.expit(limits)
+    return scipy.special.expit(limits)
 
 
 def _logit_linkinv(eta):
@@ -179,7 +180,7 @@ def _logit_linkinv(eta):
         return eps
     if eta > threshold:
         return 1 - eps
-    return special.expit(eta)
+    return scipy.special.expit(eta)
 
 
 def _fmm_spline_grid(x, y, n_out):

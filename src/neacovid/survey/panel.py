@@ -253,16 +253,19 @@ def retention(
     n_stayed / n_baseline and ``weighted_retention`` (the same with the
     baseline weights: the share of the population the panel still covers).
     """
-    waves = data[wave].astype(str)
-    base = data[waves == str(baseline)]
+    waves = data[wave].astype(str).to_numpy()
+    in_base = waves == str(baseline)
+    base = data[in_base]
     if base.empty:
         raise DataError(f"wave {baseline!r} is not in column {wave!r}; retention needs it")
     groups = base[by].astype(object).where(base[by].notna(), None) if by else None
+    person, _ = pd.factorize(data[id])  # integers: membership without comparing strings
     rows = []
     for later in sorted(set(waves) - {str(baseline)}):
-        present = set(data.loc[waves == later, id].astype(str))
-        stayed = base[id].astype(str).isin(present)
-        frame = pd.DataFrame({"stayed": stayed.to_numpy(), "w": base[weight].to_numpy(),
+        present = np.zeros(person.max() + 1, dtype=bool)
+        present[person[waves == later]] = True
+        stayed = present[person[in_base]]
+        frame = pd.DataFrame({"stayed": stayed, "w": base[weight].to_numpy(),
                               "group": groups.to_numpy() if by else "all"})
         for group, part in frame.groupby("group", sort=True, dropna=True):
             row = {"wave": later, "n_baseline": len(part), "n_stayed": int(part["stayed"].sum())}
