@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pyreadstat
 import pytest
 import yaml
+from cli_process import neacovid
+from conftest import column, rewrite
 from test_corrupt_files import crashing_copy, header_only_copy
 
 from neacovid.data.synth import write_waves
@@ -33,10 +34,7 @@ def clean_files(tmp_path_factory) -> dict[str, Path]:
 
 
 def neacovid_run(config: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "neacovid.cli", "run", "--configfile", str(config)],
-        cwd=REPO, capture_output=True, text=True, check=False,
-    )
+    return neacovid("run", "--configfile", str(config), cwd=REPO)
 
 
 def setup(tmp: Path, clean: dict, change=None, wave="2021-11", extra=None) -> tuple[Path, Path]:
@@ -57,23 +55,6 @@ def setup(tmp: Path, clean: dict, change=None, wave="2021-11", extra=None) -> tu
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(config))
     return path, tmp / "results"
-
-
-def rewrite(path: Path, change) -> None:
-    frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
-    frame = change(frame)
-    pyreadstat.write_sav(
-        frame, str(path),
-        variable_value_labels={
-            c: v for c, v in meta.variable_value_labels.items() if c in frame.columns
-        },
-        missing_ranges={c: v for c, v in meta.missing_ranges.items() if c in frame.columns},
-    )
-
-
-def column(path: Path, *fragments: str) -> str:
-    frame, _ = pyreadstat.read_sav(str(path), metadataonly=True)
-    return next(c for c in frame.columns if any(f in c.lower() for f in fragments))
 
 
 def assert_stopped(done, results: Path, *words: str) -> None:
@@ -239,30 +220,15 @@ def test_bad_config(tmp_path, clean_files, extra, words):
 # -- not errors: counted, the run goes on -------------------------------------
 
 
-def test_counted_not_dropped(tmp_path, clean_files):
+def test_counted_not_dropped(pipeline_tiny):
     """Unknown codes, ages outside 15-74 and zero weights are excluded or set
-    missing and counted; a wave without answers to an item is an empty cell."""
-
-    def change(path):
-        item = column(path, "eenzaam_2")
-        age = column(path, "leeftijd")
-        weight = column(path, "ophoog")
-        hours = column(path, "uren_thuis")
-
-        def edit(frame):
-            frame.loc[frame.index[10:13], hours] = -1.0  # impossible: out of range
-            frame.loc[frame.index[:4], item] = 5.0  # not a code of the item
-            frame.loc[frame.index[4:7], age] = 80.0
-            frame.loc[frame.index[7:9], weight] = 0.0
-            return frame
-
-        rewrite(path, edit)
-
-    config, results = setup(tmp_path, clean_files, change)
-    done = neacovid_run(config)
+    missing and counted; a wave without answers to an item is an empty cell.
+    The session's scale-0.02 run has these defects in 2021-11 (conftest.add_defects)."""
+    done, results = pipeline_tiny.done, pipeline_tiny.results
     assert done.returncode == 0, done.stderr
+    wave_file = pipeline_tiny.root / "sav" / "2021-11.sav"
     audit = json.loads((results / "harmonized/2021-11.audit.json").read_text())
-    item = column(tmp_path / "nea_2021-11.sav", "eenzaam_2")
+    item = column(wave_file, "eenzaam_2")
     assert audit["unmapped_codes"][item] == {"5": 4}
     assert audit["rows_excluded"]["age_outside_15_74"] >= 3
     assert audit["rows_excluded"]["weight_zero"] == 2
@@ -273,7 +239,7 @@ def test_counted_not_dropped(tmp_path, clean_files):
     provenance = json.loads((results / "provenance.json").read_text())
     assert provenance["totals"]["rows_excluded"] >= 5
     # an impossible number is not an unknown code: counted apart, and said
-    hours = column(tmp_path / "nea_2021-11.sav", "uren_thuis")
+    hours = column(wave_file, "uren_thuis")
     assert audit["out_of_range"] == {hours: {"-1": 3}} and hours not in audit["unmapped_codes"]
     assert f"2021-11: 3 value(s) out of range, set missing ({hours}: -1 (3))" in done.stdout
     assert "2021-11: 4 value(s) not in the codebook" in done.stdout
@@ -282,10 +248,10 @@ def test_counted_not_dropped(tmp_path, clean_files):
 
     # strict mode stops before the workflow, and the good outputs of before stay
     kept = {p: p.read_bytes() for p in results.rglob("*") if p.is_file()}
-    strict = tmp_path / "strict.yaml"
+    strict = pipeline_tiny.root / "strict.yaml"
     strict.write_text(yaml.safe_dump({"data": {"strict": True}}))
     done = subprocess.run(
-        [sys.executable, "-m", "neacovid.cli", "run", "--configfile", str(config),
+        [sys.executable, "-m", "neacovid.cli", "run", *pipeline_tiny.configfile_args(),
          "--configfile", str(strict)], cwd=REPO, capture_output=True, text=True, check=False)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "outside its range [0, 100]" in done.stderr and "correct the file" in done.stderr

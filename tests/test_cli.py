@@ -1,16 +1,17 @@
-"""The neacovid command line, run as a user runs it (a subprocess)."""
+"""The neacovid command line, run as a user runs it (a process of its own, forked from
+one that has imported neacovid: tests/cli_process.py)."""
 
 from __future__ import annotations
 
 import io
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyreadstat
 import pytest
+from cli_process import neacovid
 from reference_data import r_term
 
 REFERENCE = Path(__file__).parent / "reference"
@@ -18,9 +19,7 @@ APISTRAT = REFERENCE / "data" / "apistrat.csv"
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "neacovid.cli", *args], capture_output=True, text=True, check=False
-    )
+    return neacovid(*args)
 
 
 def _r_rows(case: str, ci: str) -> pd.DataFrame:

@@ -18,6 +18,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import cli_process
 import pandas as pd
 import pytest
 
@@ -250,9 +251,7 @@ def test_a_bad_timeout_setting_is_one_error(wave, monkeypatch):
 
 
 def neacovid(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "neacovid", *args], capture_output=True, text=True, check=False
-    )
+    return cli_process.neacovid(*args)
 
 
 def test_the_command_line_gives_one_line_and_status_2(wave, tmp_path):

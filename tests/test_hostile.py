@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import cli_process
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,8 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def neacovid(*args: str, cwd: Path = REPO, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "neacovid", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+    return cli_process.neacovid(*args, cwd=cwd, timeout=timeout)
 
 
 def one_line(done: subprocess.CompletedProcess, *words: str) -> None:
@@ -220,8 +220,10 @@ def _children_of_run(results: Path) -> list[int]:
 def test_killing_neacovid_ends_its_snakemake_and_the_rerun_cleans_up(tmp_path):
     config = overlay(tmp_path, {"data": {"scale": 0.02}})
     results = tmp_path / "results"
+    # up to the tables: long enough to be killed in, short enough to be run again
+    until = ["--", "--until", "tables"]
     process = subprocess.Popen([sys.executable, "-m", "neacovid", "run", "--configfile",
-                                str(config)], cwd=REPO, stdout=subprocess.DEVNULL,
+                                str(config), *until], cwd=REPO, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not _children_of_run(results) and time.monotonic() < deadline:
@@ -232,12 +234,13 @@ def test_killing_neacovid_ends_its_snakemake_and_the_rerun_cleans_up(tmp_path):
     stale = results / "tables" / ".burnout_by_wave.csv.x1y2.tmp"
     stale.parent.mkdir(parents=True, exist_ok=True)
     stale.write_text("half")
+    assert process.poll() is None, "the run ended before it could be killed"
     os.kill(process.pid, signal.SIGKILL)  # neacovid only, as `kill -9 <pid>` does
     process.wait()
     deadline = time.monotonic() + 30
     while _children_of_run(results) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _children_of_run(results), "Snakemake kept running after neacovid was killed"
-    done = neacovid("run", "--configfile", str(config), timeout=600)
+    done = neacovid("run", "--configfile", str(config), *until, timeout=600)
     assert done.returncode == 0, done.stderr
     assert not stale.exists() and not list(results.rglob("*.tmp"))

@@ -5,31 +5,17 @@ labelled 95%), and both overlays reach the checks and Snakemake."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
 
 
 @pytest.fixture(scope="module")
-def run_99(tmp_path_factory):
-    root = tmp_path_factory.mktemp("run_0.99")
-    first = root / "level.yaml"
-    first.write_text(yaml.safe_dump({
-        "results_dir": str(root / "results"), "tables": {"level": 0.99},
-        "data": {"synthetic_dir": str(root / "synthetic"), "scale": 0.02}}), encoding="utf-8")
-    second = root / "testing.yaml"
-    second.write_text(yaml.safe_dump({"compare": {"multiple_testing": "bh"}}),
-                      encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "neacovid.cli", "run", "--configfile", str(first),
-         "--configfile", str(second)],
-        cwd=REPO, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return root / "results", done
+def run_99(pipeline_tiny):
+    """The session's scale-0.02 run: its overlays ask for 99% and Benjamini-Hochberg."""
+    assert pipeline_tiny.done.returncode == 0, pipeline_tiny.done.stderr[-2000:]
+    return pipeline_tiny.results, pipeline_tiny.done
 
 
 def test_both_overlays_reach_snakemake(run_99):

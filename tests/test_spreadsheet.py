@@ -12,6 +12,7 @@ link is checked on a report rendered from the run's tables
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 import zipfile
@@ -80,8 +81,14 @@ def _inputs(results: Path, config: dict, tables: Path | None = None,
 
 
 def _book(run, language: str):
+    """The run's workbook, read once per module (the tests only read it)."""
     results, _ = run
-    return openpyxl.load_workbook(results / "tables" / WORKBOOKS[language])
+    return _load(results / "tables" / WORKBOOKS[language])
+
+
+@functools.cache
+def _load(path: Path):
+    return openpyxl.load_workbook(path)
 
 
 def _table(ws) -> tuple[list[str], list[list]]:
