@@ -25,8 +25,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-_CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["cli_process", "neacovid.cli", "neacovid.run"])
+try:
+    _CONTEXT = multiprocessing.get_context("forkserver")
+    _CONTEXT.set_forkserver_preload(["cli_process", "neacovid.cli", "neacovid.run"])
+except ValueError:  # no fork (Windows): a fresh interpreter per call
+    _CONTEXT = None
 
 
 def neacovid(
@@ -38,6 +41,10 @@ def neacovid(
 ) -> subprocess.CompletedProcess:
     """Run ``neacovid args`` in a forked process; the result as `subprocess.run` gives
     it with ``capture_output=True, text=True``."""
+    if _CONTEXT is None:
+        return subprocess.run([sys.executable, "-m", "neacovid", *args], cwd=cwd, env=env,
+                              input=input or "", capture_output=True, text=True,
+                              timeout=timeout, check=False)
     with tempfile.TemporaryDirectory(prefix="neacovid-cli-") as tmp:
         streams = [os.path.join(tmp, name) for name in ("stdin", "stdout", "stderr")]
         for path, text in zip(streams, (input or "", "", ""), strict=True):

@@ -1,6 +1,6 @@
 """Every published cell of every output, checked against the microdata.
 
-Two small synthetic runs (scale 0.05 and 0.02, where small cells are common) go
+Two small runs (scale 0.05 and 0.02, where small cells are common; tests/conftest.py) go
 through the whole pipeline; then, for each table the pipeline publishes, the
 counts behind each shown cell are recounted from ``analysis.parquet`` (the
 microdata) and must reach ``min_n`` with and without the answer. No set of cells

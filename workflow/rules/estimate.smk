@@ -107,6 +107,9 @@ rule models:
 
 
 rule attrition:
+    # the annex waits for it, and the report for the annex: started before the figures
+    # and notebooks, it leaves them, not itself, to share the last seconds of the run
+    priority: 20
     input:
         analysis=f"{RESULTS}/analysis.parquet",
         design_check=DESIGN_CHECK,

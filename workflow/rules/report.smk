@@ -23,6 +23,7 @@ rule provenance:
 
 
 rule spreadsheet:
+    priority: 20  # as attrition: off the tail of the run
     input:
         key_figures=f"{RESULTS}/tables/kerncijfers.csv",
         tables=expand(f"{RESULTS}/tables/{{name}}.csv", name=table_names()),
