@@ -59,12 +59,16 @@ def synthesize(out_dir: str, seed: int, scale: float, waves_csv: str) -> None:
 
 
 def harmonize(
-    data_file: str, wave: str, codebook: str, strict: bool, parquet: str, audit: str
+    data_file: str, wave: str, codebook, strict: bool, parquet: str, audit: str
 ) -> None:
+    """One wave's file -> its harmonised parquet and audit; ``codebook`` a path or a
+    loaded codebook."""
     from neacovid.data.codebook import load_codebook
     from neacovid.data.harmonize import harmonize_wave
 
-    frame, report = harmonize_wave(data_file, wave, load_codebook(codebook), strict=strict)
+    if isinstance(codebook, str | os.PathLike):
+        codebook = load_codebook(codebook)
+    frame, report = harmonize_wave(data_file, wave, codebook, strict=strict)
     with atomic_path(parquet) as tmp:
         frame.to_parquet(tmp, index=False)
     write_json(report, audit)
@@ -82,9 +86,12 @@ def harmonize_waves(
     audits: Mapping[str, str],
 ) -> None:
     """Every wave's file (``files``: wave -> path) in one job: one process start and one
-    SPSS reader for all of them."""
+    SPSS reader and one reading of the codebook for all of them."""
+    from neacovid.data.codebook import load_codebook
+
+    loaded = load_codebook(codebook)
     for wave, data_file in files.items():
-        harmonize(data_file, wave, codebook, strict, parquets[wave], audits[wave])
+        harmonize(data_file, wave, loaded, strict, parquets[wave], audits[wave])
 
 
 def indicators(

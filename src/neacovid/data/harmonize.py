@@ -417,6 +417,9 @@ def _convert(col: pd.Series, declared, vm: VarMap, target: Target):
     """Map one file column to one target: (values, unmapped counts, missing counts,
     out-of-range counts). A number outside the schema's min/max is not a code the
     codebook lacks but an impossible value (hours -1): it is counted apart."""
+    if (vm.codes is None and target.type == "number" and target.values is None
+            and pd.api.types.is_numeric_dtype(col.dtype)):
+        return _convert_numbers(col.to_numpy(dtype=float), declared, vm, target)
     codes, inverse = _factorize(col)
     counts = np.bincount(inverse[inverse >= 0], minlength=len(codes))
     table = np.empty(len(codes), dtype=object)
@@ -443,10 +446,33 @@ def _convert(col: pd.Series, declared, vm: VarMap, target: Target):
             bad[code_label(raw)] = bad.get(code_label(raw), 0) + int(counts[i])
             value = None
         table[i] = value
-    values = np.full(len(inverse), None, dtype=object)
-    ok = inverse >= 0
-    values[ok] = table[inverse[ok]]
-    return _typed(values, target), bad, met, outside
+    return _typed(table, inverse, target), bad, met, outside
+
+
+def _convert_numbers(raw: np.ndarray, declared, vm: VarMap, target: Target):
+    """`_convert` of numbers to a number target without codes, on whole arrays: a weight
+    or hours column has nearly as many distinct values as respondents. Counts are keyed
+    by code label in increasing order, as `_convert` keys them."""
+    known = ~np.isnan(raw)
+    missing = np.zeros(len(raw), dtype=bool)
+    for low, high in declared:
+        if not isinstance(low, str):
+            missing |= (raw >= low) & (raw <= high)
+    extra = [m for m in vm.missing if not isinstance(m, str)]
+    if extra:
+        missing |= np.isin(raw, extra)
+    missing &= known
+    low = -np.inf if target.min is None else target.min
+    high = np.inf if target.max is None else target.max
+    outside = known & ~missing & ((raw < low) | (raw > high))
+    values = np.where(known & ~missing & ~outside, raw, np.nan)
+    return pd.Series(values, dtype=float), {}, _label_counts(raw[missing]), \
+        _label_counts(raw[outside])
+
+
+def _label_counts(raw: np.ndarray) -> dict[str, int]:
+    codes, counts = np.unique(raw, return_counts=True)
+    return {code_label(float(c)): int(n) for c, n in zip(codes, counts, strict=True)}
 
 
 def _derive(frame, actual, info: FileInfo, der: Derived, target: Target):
@@ -550,21 +576,29 @@ def _allowed(value, target: Target) -> bool:
     return True
 
 
-def _typed(values: np.ndarray, target: Target) -> pd.Series:
+def _typed(table: np.ndarray, inverse: np.ndarray, target: Target) -> pd.Series:
+    """The values of the distinct codes (``table``) at each row (``inverse``, -1 for
+    none) as the target's type: converted once per code, then spread over the rows."""
+    ok = inverse >= 0
     if target.type == "number":
-        if any(isinstance(v, str) for v in values):
+        if any(isinstance(v, str) for v in table):
             raise CodebookError(
                 f"target {target.name!r} is a number but its codes map to text; fix 'codes'"
             )
+        numbers = np.array([np.nan if v is None else v for v in table], dtype=float)
+        values = np.full(len(inverse), np.nan)
+        values[ok] = numbers[inverse[ok]]
         return pd.Series(values, dtype=float)
     labels = [
-        None if v is None else code_label(v) if isinstance(v, float) else str(v) for v in values
+        None if v is None else code_label(v) if isinstance(v, float) else str(v) for v in table
     ]
     if target.type == "id":
         # A panel id written as zero-padded text ("0369330") must link to the
         # same person written as a number (369330) in another wave's file.
         labels = [_strip_zeros(v) for v in labels]
-    return pd.Series(labels, dtype="str")
+    values = np.full(len(inverse), None, dtype=object)
+    values[ok] = np.array(labels, dtype=object)[inverse[ok]]
+    return pd.Series(values, dtype="str")
 
 
 def _strip_zeros(value: str | None) -> str | None:

@@ -139,15 +139,16 @@ def carry_baseline(
     they are counted (the second item returned): a panel of the baseline's
     respondents should have none.
     """
-    ids = baseline["resp_id"].astype(str)
     out = analysis.copy()
-    keys = out["resp_id"].astype(str)
-    missing = ~keys.isin(set(ids))
+    # each row's position in the baseline file (-1: not in it), found once
+    position = pd.Index(baseline["resp_id"].astype(str)).get_indexer(
+        out["resp_id"].astype(str))
+    missing = pd.Series(position < 0, index=out.index)
     for column in columns:
         if column not in baseline.columns:
             continue
-        lookup = pd.Series(baseline[column].to_numpy(), index=ids.to_numpy())
-        carried = keys.map(lookup)
+        carried = baseline[column].reset_index(drop=True).reindex(position)
+        carried.index = out.index
         if column in BASELINE_FALLBACK:
             carried = carried.where(~missing, out[column])
         out[baseline_name(column, wave)] = carried

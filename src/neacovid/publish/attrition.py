@@ -46,7 +46,7 @@ BALANCED = "_in_every_wave"
 
 
 def later_waves(data: pd.DataFrame, baseline: str) -> list[str]:
-    return sorted(set(data["wave"].astype(str)) - {str(baseline)})
+    return sorted({str(wave) for wave in pd.unique(data["wave"])} - {str(baseline)})
 
 
 def with_stays(data: pd.DataFrame, baseline: str, wave: str) -> pd.DataFrame:
@@ -190,7 +190,7 @@ def adjusted_weights(
     base = (waves == str(baseline)).to_numpy()
     columns = [baseline_name(c, baseline) for c in characteristics]
     frame = data[columns].astype(object)
-    frame = frame.where(frame.notna(), UNKNOWN).map(str)
+    frame = frame.where(frame.notna(), UNKNOWN).astype(str)
     # Someone in a later wave but not in the baseline file has no 2019 answers to be
     # raked on: such rows keep their weighted total, the others share the rest.
     person, _ = pd.factorize(data["resp_id"])
