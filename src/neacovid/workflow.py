@@ -391,28 +391,54 @@ def figures(
     highlight_age_group: str | None = "15-24",
     alpha: float = 0.05,
 ) -> None:
-    """Every report figure of one language (SVG + PNG) and its manifest."""
+    """Every report figure of one language (SVG + PNG) into ``out_dir``, and its manifest."""
+    figures_all_languages(
+        location_table, location_tables, age_group_tables, key_figures, changes, [language],
+        data_source, {language: manifest}, reference_wave, highlight_age_group, alpha,
+        out_dirs={language: out_dir},
+    )
+
+
+def figures_all_languages(
+    location_table: str,
+    location_tables: Sequence[str],
+    age_group_tables: Sequence[str],
+    key_figures: str,
+    changes: str,
+    languages: Sequence[str],
+    data_source: str,
+    manifests: Mapping[str, str],
+    reference_wave: str = "2019",
+    highlight_age_group: str | None = "15-24",
+    alpha: float = 0.05,
+    out_dirs: Mapping[str, str] | None = None,
+) -> None:
+    """Every report figure of every language, the tables read once; each language's
+    figures beside its manifest (or in ``out_dirs[language]``)."""
     from neacovid.publish.figures import build_figures, read_table, save_figure, write_manifest
 
     by_location = pd.concat([read_table(p) for p in location_tables], ignore_index=True)
     by_age_group = pd.concat([read_table(p) for p in age_group_tables], ignore_index=True)
+    location, key, change = (read_table(p) for p in (location_table, key_figures, changes))
     indicators = list(dict.fromkeys(by_location["indicator"]))
-    made = build_figures(
-        read_table(location_table), by_location, by_age_group, read_table(key_figures),
-        language, data_source, str(reference_wave), highlight_age_group, indicators,
-        {
-            "location": [Path(location_table).name],
-            "by_location": [Path(p).name for p in location_tables],
-            "by_age_group": [Path(p).name for p in age_group_tables],
-            "key_figures": [Path(key_figures).name],
-            "changes": [Path(changes).name],
-        },
-        changes=read_table(changes),
-        alpha=alpha,
-    )
-    entries = [save_figure(f, out_dir) for f in made]
-    write_manifest(entries, language, manifest)
-    log.info("figures (%s): %d figures, manifest %s", language, len(entries), manifest)
+    sources = {
+        "location": [Path(location_table).name],
+        "by_location": [Path(p).name for p in location_tables],
+        "by_age_group": [Path(p).name for p in age_group_tables],
+        "key_figures": [Path(key_figures).name],
+        "changes": [Path(changes).name],
+    }
+    for language in languages:
+        made = build_figures(
+            location, by_location, by_age_group, key, language, data_source,
+            str(reference_wave), highlight_age_group, indicators, sources,
+            changes=change, alpha=alpha,
+        )
+        manifest = manifests[language]
+        out_dir = (out_dirs or {}).get(language) or os.path.dirname(manifest)
+        entries = [save_figure(f, out_dir) for f in made]
+        write_manifest(entries, language, manifest)
+        log.info("figures (%s): %d figures, manifest %s", language, len(entries), manifest)
 
 
 def notebook(

@@ -35,7 +35,7 @@ rule tables:
 
 rule compare:
     # first when cores are free: compare -> figures -> report is the longest chain
-    priority: 10
+    priority: 30
     input:
         analysis=f"{RESULTS}/analysis.parquet",
         design_check=DESIGN_CHECK,
