@@ -22,6 +22,7 @@ report: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -n $(CORES) --dist loadgroup
 
 # JupyterLab on notebooks/: the pinned Lab in an environment of its own (.venv-lab: its

@@ -548,20 +548,27 @@ def draw_panel(pop: PanelPopulation, margins: list[Margin], rng) -> pd.DataFrame
     size = np.bincount(pop.sector, minlength=PANEL_SECTORS)
     allocation = np.sqrt(size) / np.sqrt(size).sum()
     n_h = np.maximum(2, np.round(PANEL_N0 * allocation)).astype(int)
-    chosen = np.concatenate([
-        rng.choice(np.flatnonzero(pop.sector == h), n_h[h], replace=False)
-        for h in range(PANEL_SECTORS)
-    ])
+    chosen = np.concatenate(
+        [
+            rng.choice(np.flatnonzero(pop.sector == h), n_h[h], replace=False)
+            for h in range(PANEL_SECTORS)
+        ]
+    )
     design_weight = (size / n_h)[pop.sector[chosen]]
     stays = rng.random(len(chosen)) < pop.respond[chosen]
     frames = []
-    for wave, rows, outcome in (("t0", np.ones(len(chosen), bool), pop.y0),
-                                ("t1", stays, pop.y1)):
+    for wave, rows, outcome in (("t0", np.ones(len(chosen), bool), pop.y0), ("t1", stays, pop.y1)):
         ids = chosen[rows]
-        frame = pd.DataFrame({
-            "id": ids, "wave": wave, "sector": pop.sector[ids].astype(str),
-            "age": pop.age[ids].astype(str), "y": outcome[ids], "base": design_weight[rows],
-        })
+        frame = pd.DataFrame(
+            {
+                "id": ids,
+                "wave": wave,
+                "sector": pop.sector[ids].astype(str),
+                "age": pop.age[ids].astype(str),
+                "y": outcome[ids],
+                "base": design_weight[rows],
+            }
+        )
         frame["weight"] = calibrate_weights(frame, "base", margins, method="raking")
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
@@ -630,8 +637,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=1000, help="number of samples (1000)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="seed of the samples")
-    parser.add_argument("--panel-reps", type=int, default=1000,
-                        help="number of panel samples (1000; 0: skip)")
+    parser.add_argument(
+        "--panel-reps", type=int, default=1000, help="number of panel samples (1000; 0: skip)"
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "out" / "coverage.md")
     args = parser.parse_args(argv)
     if args.reps < 2:

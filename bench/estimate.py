@@ -411,8 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     log("calibration")
     calibration_lines = []
     for case in (STRATIFIED, CLUSTER):
-        calibrated = Case(f"{case.name}, calibrated", replace(case.design,
-                          calibration=CALIBRATION), case.r_kind)
+        calibrated = Case(
+            f"{case.name}, calibrated", replace(case.design, calibration=CALIBRATION), case.r_kind
+        )
         plain, _ = best_of(lambda c=case: run_neacovid(df, c), 5)
         cal, _ = best_of(lambda c=calibrated: run_neacovid(df, c), 5)
         ratio = cal.wall / plain.wall

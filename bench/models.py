@@ -217,9 +217,12 @@ def point_fits(df: pd.DataFrame, repeats: int = 3) -> dict:
         return glm.fit(tol=1e-12, maxiter=100)
 
     sm_t, sm_result = best_of(statsmodels_fit, repeats)
-    return {"neacovid": ours_t, "statsmodels": sm_t,
-            "max_coef": float(np.max(np.abs(np.asarray(sm_result.params) - ours.beta))),
-            "iterations": (ours.iterations, int(sm_result.fit_history["iteration"]))}
+    return {
+        "neacovid": ours_t,
+        "statsmodels": sm_t,
+        "max_coef": float(np.max(np.abs(np.asarray(sm_result.params) - ours.beta))),
+        "iterations": (ours.iterations, int(sm_result.fit_history["iteration"])),
+    }
 
 
 # --------------------------------------------------------------------------- R
@@ -341,8 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         scaling.append((n, t))
         del frame
 
-    lines = render(table_rows, breakdown, scaling, notes, versions(r_info), main_n, ours_t,
-                   fits)
+    lines = render(table_rows, breakdown, scaling, notes, versions(r_info), main_n, ours_t, fits)
     text = "\n".join(lines) + "\n"
     print(text)
     OUT_FILE.parent.mkdir(parents=True, exist_ok=True)
@@ -351,8 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ours_t.wall <= GOAL_SECONDS else 1
 
 
-def render(table_rows, breakdown, scaling, notes, version_line, main_n, ours_t,
-           fits) -> list[str]:
+def render(table_rows, breakdown, scaling, notes, version_line, main_n, ours_t, fits) -> list[str]:
     lines = [
         "### `logit()` vs R survey `svyglm(family=quasibinomial())`",
         "",

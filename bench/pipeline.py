@@ -28,7 +28,10 @@ def timed_run(config: Path) -> float:
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "neacovid.cli", "run", "--configfile", str(config)],
-        cwd=REPO, capture_output=True, text=True, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
@@ -55,10 +58,14 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="neacovid-bench-"))
     try:
         config = tmp / "config.yaml"
-        config.write_text(yaml.safe_dump({
-            "results_dir": str(tmp / "results"),
-            "data": {"synthetic_dir": str(tmp / "synthetic"), "scale": args.scale},
-        }))
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "results_dir": str(tmp / "results"),
+                    "data": {"synthetic_dir": str(tmp / "synthetic"), "scale": args.scale},
+                }
+            )
+        )
         fresh = timed_run(config)  # synthetic data and results from nothing
         first = fingerprints(tmp / "results")
         shutil.rmtree(tmp / "results")
@@ -80,12 +87,15 @@ def main() -> None:
         "|---|---:|---:|",
     ]
     for name, seconds, goal in rows:
-        verdict = "" if goal is None else f"<= {goal:.0f} s " + ("met" if seconds <= goal else
-                                                                  "MISSED")
+        verdict = (
+            "" if goal is None else f"<= {goal:.0f} s " + ("met" if seconds <= goal else "MISSED")
+        )
         lines.append(f"| {name} | {seconds:.1f} | {verdict} |")
     lines.append("")
-    lines.append(f"Outputs of the two runs from an empty results/ byte for byte equal: "
-                 f"{'yes' if same else 'NO'} ({len(first)} files).")
+    lines.append(
+        f"Outputs of the two runs from an empty results/ byte for byte equal: "
+        f"{'yes' if same else 'NO'} ({len(first)} files)."
+    )
     text = "\n".join(lines)
     print(text)
     out = REPO / "bench" / "out"

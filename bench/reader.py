@@ -69,10 +69,12 @@ def main() -> None:
             ),
         }
         mode = "fork server" if spss._FORK else "fresh Python per read"
-        print(f"SPSS reads of a {meta.rows:,}-row, {len(meta.columns)}-variable wave "
-              f"({path.stat().st_size / 1e6:.1f} MB), median of {args.repeat}; "
-              f"neacovid.data.spss: {mode}; first read of a process (starts the "
-              f"server): {first * 1000:.0f} ms\n")
+        print(
+            f"SPSS reads of a {meta.rows:,}-row, {len(meta.columns)}-variable wave "
+            f"({path.stat().st_size / 1e6:.1f} MB), median of {args.repeat}; "
+            f"neacovid.data.spss: {mode}; first read of a process (starts the "
+            f"server): {first * 1000:.0f} ms\n"
+        )
         print("| read | pyreadstat in process (ms) | neacovid.data.spss (ms) | overhead (ms) |")
         print("| --- | ---: | ---: | ---: |")
         for name, (direct, isolated) in cases.items():

@@ -24,22 +24,40 @@ def main() -> int:
     args = parser.parse_args()
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", str(args.cores),
-         "--dist", "loadgroup"], cwd=REPO, capture_output=True, text=True, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-n",
+            str(args.cores),
+            "--dist",
+            "loadgroup",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     seconds = time.perf_counter() - start
     summary = (done.stdout.strip().splitlines() or ["(no output)"])[-1]
     passed = re.search(r"(\d+) passed", summary)
     verdict = "met" if seconds <= GOAL_SECONDS and done.returncode == 0 else "MISSED"
-    text = "\n".join([
-        f"Test suite (`make test`: pytest -n {args.cores} --dist loadgroup), "
-        f"{args.cores} cores:",
-        "",
-        "| tests | seconds | goal |",
-        "|---:|---:|---:|",
-        f"| {passed[1] if passed else '?'} | {seconds:.0f} | <= {GOAL_SECONDS:.0f} s {verdict} |",
-        "",
-        f"pytest: {summary}",
-    ])
+    text = "\n".join(
+        [
+            f"Test suite (`make test`: pytest -n {args.cores} --dist loadgroup), "
+            f"{args.cores} cores:",
+            "",
+            "| tests | seconds | goal |",
+            "|---:|---:|---:|",
+            f"| {passed[1] if passed else '?'} | {seconds:.0f} "
+            f"| <= {GOAL_SECONDS:.0f} s {verdict} |",
+            "",
+            f"pytest: {summary}",
+        ]
+    )
     print(text)
     out = REPO / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)

@@ -42,17 +42,23 @@ def neacovid(
     """Run ``neacovid args`` in a forked process; the result as `subprocess.run` gives
     it with ``capture_output=True, text=True``."""
     if _CONTEXT is None:
-        return subprocess.run([sys.executable, "-m", "neacovid", *args], cwd=cwd, env=env,
-                              input=input or "", capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "neacovid", *args],
+            cwd=cwd,
+            env=env,
+            input=input or "",
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
     with tempfile.TemporaryDirectory(prefix="neacovid-cli-") as tmp:
         streams = [os.path.join(tmp, name) for name in ("stdin", "stdout", "stderr")]
         for path, text in zip(streams, (input or "", "", ""), strict=True):
             Path(path).write_text(text, encoding="utf-8")
         child = _CONTEXT.Process(
             target=_main,
-            args=(list(args), os.fspath(cwd), dict(os.environ if env is None else env),
-                  streams),
+            args=(list(args), os.fspath(cwd), dict(os.environ if env is None else env), streams),
         )
         child.start()
         child.join(timeout)
@@ -60,8 +66,9 @@ def neacovid(
             child.kill()
             child.join()
             raise subprocess.TimeoutExpired(["neacovid", *args], timeout)
-        stdout, stderr = (Path(p).read_text(encoding="utf-8", errors="replace")
-                          for p in streams[1:])
+        stdout, stderr = (
+            Path(p).read_text(encoding="utf-8", errors="replace") for p in streams[1:]
+        )
     return subprocess.CompletedProcess(["neacovid", *args], child.exitcode, stdout, stderr)
 
 

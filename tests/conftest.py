@@ -41,9 +41,17 @@ class PipelineRun:
 
 def neacovid_run(*configs: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "neacovid.cli", "run",
-         *(arg for path in configs for arg in ("--configfile", str(path)))],
-        cwd=REPO, capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "neacovid.cli",
+            "run",
+            *(arg for path in configs for arg in ("--configfile", str(path))),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -64,7 +72,8 @@ def rewrite(path: Path, change) -> None:
     frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
     frame = change(frame)
     pyreadstat.write_sav(
-        frame, str(path),
+        frame,
+        str(path),
         variable_value_labels={
             c: v for c, v in meta.variable_value_labels.items() if c in frame.columns
         },
@@ -105,8 +114,10 @@ def made_once(tmp_path_factory, name: str) -> None:
     try:
         os.close(os.open(shared / f"{name}.made", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except FileExistsError:
-        pytest.fail(f"{name} was made by two xdist workers: the tests that use it are not "
-                    "grouped on one worker (see pytest_collection_modifyitems)")
+        pytest.fail(
+            f"{name} was made by two xdist workers: the tests that use it are not "
+            "grouped on one worker (see pytest_collection_modifyitems)"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -129,8 +140,13 @@ def pipeline_tiny(tmp_path_factory) -> PipelineRun:
     add_defects(Path(files["2021-11"]))
     configs = []
     for name, config in (
-        ("config.yaml", {"results_dir": str(root / "results"),
-                         "data": {"source": "real", "waves": list(files), "files": files}}),
+        (
+            "config.yaml",
+            {
+                "results_dir": str(root / "results"),
+                "data": {"source": "real", "waves": list(files), "files": files},
+            },
+        ),
         ("level.yaml", {"tables": {"level": 0.99}}),
         ("testing.yaml", {"compare": {"multiple_testing": "bh"}}),
     ):

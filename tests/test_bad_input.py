@@ -146,8 +146,7 @@ def test_duplicate_panel_ids(tmp_path, clean_files):
 
     config, results = setup(tmp_path, clean_files, change)
     ident = column(tmp_path / "nea_2021-11.sav", "panelid")
-    assert_stopped(neacovid_run(config), results, "nea_2021-11.sav", "2021-11", ident,
-                   "duplicate")
+    assert_stopped(neacovid_run(config), results, "nea_2021-11.sav", "2021-11", ident, "duplicate")
 
 
 def test_wave_with_zero_respondents(tmp_path, clean_files):
@@ -173,8 +172,9 @@ def test_unknown_code_in_strict_mode(tmp_path, clean_files):
         rewrite(path, lambda f: f.assign(**{item: f[item].where(f.index > 2, 5.0)}))
 
     config, results = setup(tmp_path, clean_files, change, extra={"data": {"strict": True}})
-    assert_stopped(neacovid_run(config), results, "nea_2021-11.sav", "2021-11", "eenzaam_2",
-                   "strict")
+    assert_stopped(
+        neacovid_run(config), results, "nea_2021-11.sav", "2021-11", "eenzaam_2", "strict"
+    )
 
 
 def test_lonely_psu_under_fail(tmp_path, clean_files):
@@ -190,8 +190,9 @@ def test_lonely_psu_under_fail(tmp_path, clean_files):
 
         rewrite(path, edit)
 
-    config, results = setup(tmp_path, clean_files, change, wave="2019",
-                            extra={"design": {"lonely_psu": "fail"}})
+    config, results = setup(
+        tmp_path, clean_files, change, wave="2019", extra={"design": {"lonely_psu": "fail"}}
+    )
     done = neacovid_run(config)
     assert done.returncode == 2, done.stderr
     assert "only one PSU" in done.stderr and "'D'" in done.stderr
@@ -209,8 +210,13 @@ def test_lonely_psu_under_fail(tmp_path, clean_files):
         ({"disclosure": {"min_n": "ten"}}, ["disclosure.min_n"]),
         ({"report": {"focus_wave": "2021-03"}}, ["report.focus_wave", "2021-03"]),
     ],
-    ids=["unknown-table-indicator", "unknown-indicator", "bad-lonely", "wrong-type",
-         "wave-not-analysed"],
+    ids=[
+        "unknown-table-indicator",
+        "unknown-indicator",
+        "bad-lonely",
+        "wrong-type",
+        "wave-not-analysed",
+    ],
 )
 def test_bad_config(tmp_path, clean_files, extra, words):
     config, results = setup(tmp_path, clean_files, extra=extra)
@@ -251,8 +257,20 @@ def test_counted_not_dropped(pipeline_tiny):
     strict = pipeline_tiny.root / "strict.yaml"
     strict.write_text(yaml.safe_dump({"data": {"strict": True}}))
     done = subprocess.run(
-        [sys.executable, "-m", "neacovid.cli", "run", *pipeline_tiny.configfile_args(),
-         "--configfile", str(strict)], cwd=REPO, capture_output=True, text=True, check=False)
+        [
+            sys.executable,
+            "-m",
+            "neacovid.cli",
+            "run",
+            *pipeline_tiny.configfile_args(),
+            "--configfile",
+            str(strict),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "outside its range [0, 100]" in done.stderr and "correct the file" in done.stderr
     assert "add the code" not in done.stderr

@@ -29,8 +29,25 @@ from neacovid.survey.estimate import means, shares
 from neacovid.survey.models import logit
 from neacovid.survey.taylor import covariance_matrix
 
-TEXT = ["r_method", "var", "by", "ci", "domain", "category", "over", "base", "over_level",
-        "base_level", "formula", "control", "term", "row", "col", "method", "id"]
+TEXT = [
+    "r_method",
+    "var",
+    "by",
+    "ci",
+    "domain",
+    "category",
+    "over",
+    "base",
+    "over_level",
+    "base_level",
+    "formula",
+    "control",
+    "term",
+    "row",
+    "col",
+    "method",
+    "id",
+]
 SHARES = read_reference("calibration_shares.csv", TEXT)
 MEANS = read_reference("calibration_means.csv", TEXT)
 CHANGES = read_reference("calibration_changes.csv", TEXT)
@@ -59,10 +76,12 @@ def _groups(frame: pd.DataFrame, keys: list[str]):
 
 
 def _close(got, expected, what, estimate=1e-8, se=1e-6):
-    np.testing.assert_allclose(got["estimate"], expected["estimate"], atol=estimate, rtol=0,
-                               err_msg=f"{what}: estimate")
-    np.testing.assert_allclose(got["se"], expected["se"], rtol=se, atol=1e-15,
-                               err_msg=f"{what}: se")
+    np.testing.assert_allclose(
+        got["estimate"], expected["estimate"], atol=estimate, rtol=0, err_msg=f"{what}: estimate"
+    )
+    np.testing.assert_allclose(
+        got["se"], expected["se"], rtol=se, atol=1e-15, err_msg=f"{what}: se"
+    )
 
 
 @pytest.mark.parametrize("expected", _groups(SHARES, ["case", "r_method", "ci", "level"]))
@@ -79,8 +98,7 @@ def test_shares_equal_r_survey(expected):
     np.testing.assert_array_equal(merged["n"], merged["n_r"])
     np.testing.assert_array_equal(merged["df"], merged["df_r"])
     np.testing.assert_allclose(merged["weighted_n"], merged["weighted_n_r"], rtol=1e-12)
-    _close(merged, merged.rename(columns=lambda c: c[:-2] if c.endswith("_r") else c + "_x"),
-           what)
+    _close(merged, merged.rename(columns=lambda c: c[:-2] if c.endswith("_r") else c + "_x"), what)
     np.testing.assert_allclose(merged["deff"], merged["deff_r"], rtol=1e-6)
     low, high = merged["ci_low"], merged["ci_high"]
     if first.ci == "beta" and first.calibration:
@@ -91,8 +109,14 @@ def test_shares_equal_r_survey(expected):
         # a calibrated domain gets the interval it would have uncalibrated. With R's
         # row count our code gives R's limits:
         rows = np.full(len(merged), float(len(data)))
-        low, high = proportion_ci(merged["estimate"], merged["se"] ** 2, merged["df"], rows,
-                                  method="beta", level=first.level)
+        low, high = proportion_ci(
+            merged["estimate"],
+            merged["se"] ** 2,
+            merged["df"],
+            rows,
+            method="beta",
+            level=first.level,
+        )
         part = (merged["n"] < len(data)).to_numpy()  # domains smaller than the data
         if part.any():
             assert not np.allclose(low[part], merged["ci_low"][part], atol=1e-6), "no quirk"
@@ -104,19 +128,22 @@ def test_shares_equal_r_survey(expected):
 def test_means_equal_r_survey(expected):
     first = expected.iloc[0]
     by = first.by.split(",") if first.by else None
-    got = means(read_data(first.data), design_from_row(first), first["var"], by=by,
-                level=first.level)
+    got = means(
+        read_data(first.data), design_from_row(first), first["var"], by=by, level=first.level
+    )
     got = got.assign(domain=_domain(got, by or []))
     merged = expected.merge(got, on="domain", suffixes=("_r", ""), how="left")
     np.testing.assert_array_equal(merged["n"], merged["n_r"])
     np.testing.assert_array_equal(merged["df"], merged["df_r"])
     scale = np.abs(merged["estimate_r"]).clip(lower=1)
-    np.testing.assert_allclose(merged["estimate"] / scale, merged["estimate_r"] / scale,
-                               atol=1e-12, rtol=0)
+    np.testing.assert_allclose(
+        merged["estimate"] / scale, merged["estimate_r"] / scale, atol=1e-12, rtol=0
+    )
     np.testing.assert_allclose(merged["se"], merged["se_r"], rtol=1e-6, err_msg=first.case)
     for limit in ("ci_low", "ci_high"):
-        np.testing.assert_allclose(merged[limit] / scale, merged[f"{limit}_r"] / scale,
-                                   atol=1e-9, rtol=0)
+        np.testing.assert_allclose(
+            merged[limit] / scale, merged[f"{limit}_r"] / scale, atol=1e-9, rtol=0
+        )
 
 
 def test_large_stratum_offsets_are_centred_before_squaring():
@@ -132,8 +159,15 @@ def test_large_stratum_offsets_are_centred_before_squaring():
 def test_changes_equal_r_survey(expected):
     first = expected.iloc[0]
     by = first.by.split(",") if first.by else None
-    got = changes(read_data(first.data), design_from_row(first), first["var"], over=first.over,
-                  base=first.base, by=by, level=first.level)
+    got = changes(
+        read_data(first.data),
+        design_from_row(first),
+        first["var"],
+        over=first.over,
+        base=first.base,
+        by=by,
+        level=first.level,
+    )
     got = got.assign(domain=_domain(got, by or []))
     keys = list(zip(got["domain"], got[first.over].astype(str), strict=True))
     assert keys == list(zip(expected["domain"], expected["over_level"], strict=True))
@@ -208,8 +242,9 @@ def test_calibrated_weights_equal_r_calibrate(expected):
     new = calibrate_weights(data, weight, margins, method=first.method, bounds=bounds)
     id_column = "resp_id" if first.data == "panel" else "snum"
     got = pd.Series(new, index=data[id_column].astype(str))
-    np.testing.assert_allclose(got[expected["id"]].to_numpy(), expected["weight_calibrated"],
-                               rtol=1e-8)
+    np.testing.assert_allclose(
+        got[expected["id"]].to_numpy(), expected["weight_calibrated"], rtol=1e-8
+    )
 
 
 def test_calibrated_weights_meet_the_margins_and_the_bounds():
@@ -226,8 +261,10 @@ def test_calibrated_weights_meet_the_margins_and_the_bounds():
 @pytest.mark.parametrize(
     ("rows", "words"),
     [
-        ("stype,E,4421\nstype,H,755\nstype,M,1018\nawards,No,2000\nawards,Yes,5000",
-         ["contradict", "awards", "stype"]),
+        (
+            "stype,E,4421\nstype,H,755\nstype,M,1018\nawards,No,2000\nawards,Yes,5000",
+            ["contradict", "awards", "stype"],
+        ),
         ("stype,E,4421\nstype,H,755\nstype,M,1018\nstype,X,10", ["stype=X", "no respondent"]),
         ("stype,E,4421\nstype,H,755", ["no total", "'M'"]),
         ("stype,E,4421\nstype,H,-3\nstype,M,1018", ["-3", "finite number"]),
@@ -250,9 +287,23 @@ def test_infeasible_bounds_do_not_converge():
 
 def test_cli_calibrate_writes_the_table_with_weight_calibrated(tmp_path):
     out = tmp_path / "calibrated.csv"
-    args = [sys.executable, "-m", "neacovid", "calibrate", str(REFERENCE / "data" / "apistrat.csv"),
-            "--weight", "pw", "--margins", str(REFERENCE / "data" / "margins_apistrat.csv"),
-            "--method", "linear", "--bounds", "0.89,1.3", "--out", str(out)]
+    args = [
+        sys.executable,
+        "-m",
+        "neacovid",
+        "calibrate",
+        str(REFERENCE / "data" / "apistrat.csv"),
+        "--weight",
+        "pw",
+        "--margins",
+        str(REFERENCE / "data" / "margins_apistrat.csv"),
+        "--method",
+        "linear",
+        "--bounds",
+        "0.89,1.3",
+        "--out",
+        str(out),
+    ]
     done = subprocess.run(args, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     table = pd.read_csv(out)
@@ -261,8 +312,9 @@ def test_cli_calibrate_writes_the_table_with_weight_calibrated(tmp_path):
     expected = WEIGHTS[WEIGHTS["case"] == "apistrat/linear/0.89-1.3"]
     got = table.set_index(table["snum"].astype(str))["weight_calibrated"]
     np.testing.assert_allclose(got[expected["id"]], expected["weight_calibrated"], rtol=1e-8)
-    bad = subprocess.run([*args[:-4], "--bounds", "0.9", "--out", str(out)],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [*args[:-4], "--bounds", "0.9", "--out", str(out)], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "LOW,HIGH" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
 
@@ -314,12 +366,21 @@ def test_calibrated_variance_is_the_variance_of_the_residuals(
     variance of the explicit WLS residuals of their influence values (R's qr.resid)."""
     rng = np.random.default_rng(seed)
     n = 400
-    data = pd.DataFrame({
-        "id": rng.integers(0, 150, n), "s": rng.choice(["h1", "h2", "h3", "h4"], n),
-        "g": rng.choice(["x", "y", "z"], n), "a": rng.choice(["1", "2"], n),
-        "w": rng.uniform(1, 9, n), "y": rng.integers(0, 2, n) + offset,
-        "t": rng.choice(["t0", "t1", "t2"], n),
-    }).drop_duplicates(["id", "t"]).reset_index(drop=True)
+    data = (
+        pd.DataFrame(
+            {
+                "id": rng.integers(0, 150, n),
+                "s": rng.choice(["h1", "h2", "h3", "h4"], n),
+                "g": rng.choice(["x", "y", "z"], n),
+                "a": rng.choice(["1", "2"], n),
+                "w": rng.uniform(1, 9, n),
+                "y": rng.integers(0, 2, n) + offset,
+                "t": rng.choice(["t0", "t1", "t2"], n),
+            }
+        )
+        .drop_duplicates(["id", "t"])
+        .reset_index(drop=True)
+    )
     data["s"] = data.groupby("id")["s"].transform("first")
     data.loc[data["id"] == data["id"].min(), "s"] = "h5"  # a lonely stratum
     psu = "id" if clustered else None
@@ -329,17 +390,25 @@ def test_calibrated_variance_is_the_variance_of_the_residuals(
     plain = Design("w", strata="s", psu=psu, lonely_psu=lonely).bind(data)
     got = means(data, design, "y", by="t")
     x_all, w = data["y"].to_numpy(), data["w"].to_numpy()
-    indicator = np.column_stack([
-        (pd.factorize(data[list(t.split(":"))].astype(str).agg("|".join, axis=1))[0][:, None]
-         == np.arange(40)).astype(float) for t in terms
-    ])
+    indicator = np.column_stack(
+        [
+            (
+                pd.factorize(data[list(t.split(":"))].astype(str).agg("|".join, axis=1))[0][:, None]
+                == np.arange(40)
+            ).astype(float)
+            for t in terms
+        ]
+    )
 
     def residual_variance(x):
         beta = np.linalg.lstsq(indicator * np.sqrt(w)[:, None], x / np.sqrt(w), rcond=None)[0]
         v, _ = covariance_matrix(plain, np.arange(len(data)), (x - w * (indicator @ beta))[:, None])
         # a calibrated domain keeps every stratum ("average" counts them all)
-        return v[0, 0] * plain.average_factor(np.ones(plain.n_strata, bool)) / (
-            plain.average_factor(np.bincount(plain.stratum_code, minlength=plain.n_strata) > 0))
+        return (
+            v[0, 0]
+            * plain.average_factor(np.ones(plain.n_strata, bool))
+            / (plain.average_factor(np.bincount(plain.stratum_code, minlength=plain.n_strata) > 0))
+        )
 
     for i, wave in enumerate(got["t"]):
         dom = (data["t"] == wave).to_numpy()

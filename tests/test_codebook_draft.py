@@ -26,8 +26,19 @@ from neacovid.errors import InputFileError
 REPO = Path(__file__).resolve().parents[1]
 CODEBOOK = REPO / "workflow" / "codebook" / "nea_covid.yaml"
 COVID = "2021-11"
-KEY_TARGETS = {"resp_id", "weight", "age", "sex", "sector", "stratum",
-               "ee1", "ee2", "ee3", "ee4", "ee5"}
+KEY_TARGETS = {
+    "resp_id",
+    "weight",
+    "age",
+    "sex",
+    "sector",
+    "stratum",
+    "ee1",
+    "ee2",
+    "ee3",
+    "ee4",
+    "ee5",
+}
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +122,9 @@ def test_every_guess_is_marked_and_every_variable_listed(waves, codebooks):
     # codes and labels from the file's value labels: 1 = man, 2 = vrouw; 1 = ja, 2 = nee
     spec = yaml.safe_load(draft.text)["waves"][PLACEHOLDER]["variables"]
     assert spec["geslacht"] == {
-        "target": "sex", "codes": {1: "male", 2: "female"}, "labels": {1: "man", 2: "vrouw"}
+        "target": "sex",
+        "codes": {1: "male", 2: "female"},
+        "labels": {1: "man", 2: "vrouw"},
     }
     assert spec["KANS1"]["codes"] == {1: 1, 2: 0}
     assert spec["SBI2008"] == ["sector", "stratum"]
@@ -126,8 +139,9 @@ def test_a_known_variable_whose_labels_contradict_is_not_copied(waves, codebooks
     path = tmp_path / "factor.sav"
     labels = dict(meta.variable_value_labels)
     labels["sekse"] = {1: "man", 2: "vrouw"}
-    pyreadstat.write_sav(frame, str(path), variable_value_labels=labels,
-                         missing_ranges=meta.missing_ranges)
+    pyreadstat.write_sav(
+        frame, str(path), variable_value_labels=labels, missing_ranges=meta.missing_ranges
+    )
     draft = draft_codebook(path, codebooks["shipped"])
     spec = yaml.safe_load(draft.text)["waves"][PLACEHOLDER]["variables"]
     assert spec["sekse"]["codes"] == {1: "male", 2: "female"}
@@ -168,9 +182,21 @@ def test_the_command_line(waves, tmp_path):
 
     def inspect(*extra):
         return subprocess.run(
-            [sys.executable, "-m", "neacovid", "inspect", str(waves[COVID]),
-             "--codebook", str(CODEBOOK), "--codebook-draft", str(out), *extra],
-            capture_output=True, text=True, check=False,
+            [
+                sys.executable,
+                "-m",
+                "neacovid",
+                "inspect",
+                str(waves[COVID]),
+                "--codebook",
+                str(CODEBOOK),
+                "--codebook-draft",
+                str(out),
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
 
     done = inspect()
@@ -183,15 +209,14 @@ def test_the_command_line(waves, tmp_path):
     assert inspect("--force").returncode == 0
 
 
-def test_a_file_without_value_labels_gets_a_note_where_codes_are_needed(
-    waves, codebooks, tmp_path
-):
+def test_a_file_without_value_labels_gets_a_note_where_codes_are_needed(waves, codebooks, tmp_path):
     frame, _ = pyreadstat.read_sav(str(waves[COVID]))
     path = tmp_path / "wave.csv"
     frame.to_csv(path, index=False)
     known = draft_codebook(path, CODEBOOK)  # the codebook's codes for sekse are copied
     assert yaml.safe_load(known.text)["waves"][PLACEHOLDER]["variables"]["sekse"]["codes"] == {
-        0: "male", 1: "female"
+        0: "male",
+        1: "female",
     }
     by_keywords = draft_codebook(path, codebooks["only_2019"])
     assert by_keywords.mapped["sekse"] == ["sex"]

@@ -31,11 +31,24 @@ def _table(ns, positives=None, locations=("on_site", "hybrid", "home"), p=0.2):
             k = round(p * n) if positives is None else positives[wave][i]
             share = k / n if n else np.nan
             for category, count, est in ((0, n - k, 1 - share), (1, k, share)):
-                rows.append({"wave": wave, "location": location, "category": category,
-                             "estimate": est, "se": 0.02, "ci_low": est - 0.04,
-                             "ci_high": est + 0.04, "n": n, "n_category": count,
-                             "weighted_n": 1234.5678 * n, "deff": 1.1234, "df": n - 1,
-                             "level": 0.95, "ci_method": "logit"})
+                rows.append(
+                    {
+                        "wave": wave,
+                        "location": location,
+                        "category": category,
+                        "estimate": est,
+                        "se": 0.02,
+                        "ci_low": est - 0.04,
+                        "ci_high": est + 0.04,
+                        "n": n,
+                        "n_category": count,
+                        "weighted_n": 1234.5678 * n,
+                        "deff": 1.1234,
+                        "df": n - 1,
+                        "level": 0.95,
+                        "ci_method": "logit",
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -47,11 +60,15 @@ def _status(out, **where):
 
 
 def test_a_small_domain_is_suppressed_with_its_complement():
-    out = apply_rules(_table({"2021-11": (500, 300, 7)}), RULES, ["wave", "location"],
-                      partition="location")
+    out = apply_rules(
+        _table({"2021-11": (500, 300, 7)}), RULES, ["wave", "location"], partition="location"
+    )
     assert _status(out, location="home") == {"suppressed"}
-    assert out.loc[out["location"] == "home", ["estimate", "se", "n", "n_category"]].isna().all(
-        axis=None)
+    assert (
+        out.loc[out["location"] == "home", ["estimate", "se", "n", "n_category"]]
+        .isna()
+        .all(axis=None)
+    )
     # home = total - on_site - hybrid: the smaller other group goes too
     assert _status(out, location="hybrid") == {"suppressed"}
     assert out.loc[out["location"] == "hybrid", "reason"].str.contains("complement").all()
@@ -76,9 +93,20 @@ def test_categories_of_a_domain_are_a_set_too():
     """Three categories: hiding one share alone would leave it as 100% minus the others."""
     rows = []
     for location, count in (("on_site", 300), ("hybrid", 150), ("home", 6)):
-        rows.append({"wave": "w", "category": location, "estimate": count / 456, "se": 0.01,
-                     "n": 456, "n_category": count, "weighted_n": 1e6, "deff": 1.0,
-                     "df": 455, "level": 0.95})
+        rows.append(
+            {
+                "wave": "w",
+                "category": location,
+                "estimate": count / 456,
+                "se": 0.01,
+                "n": 456,
+                "n_category": count,
+                "weighted_n": 1e6,
+                "deff": 1.0,
+                "df": 455,
+                "level": 0.95,
+            }
+        )
     out = apply_rules(pd.DataFrame(rows), RULES, ["wave"])
     assert list(out["status"])[2] == "suppressed"
     assert list(out["status"])[1] == "suppressed"  # the smallest other category
@@ -102,8 +130,13 @@ def test_deff_and_weighted_counts_cannot_give_the_population_back():
     rounded to two decimals it is off by far more than the rounding of weighted_n."""
     rng = np.random.default_rng(4)
     n_rows = 400
-    data = pd.DataFrame({"w": rng.uniform(1000, 5000, n_rows), "y": rng.integers(0, 2, n_rows),
-                         "g": rng.choice(["a", "b"], n_rows)})
+    data = pd.DataFrame(
+        {
+            "w": rng.uniform(1000, 5000, n_rows),
+            "y": rng.integers(0, 2, n_rows),
+            "g": rng.choice(["a", "b"], n_rows),
+        }
+    )
     raw = shares(data, Design("w"), "y", by="g")
     true_total = raw["weighted_n"].to_numpy()
 
@@ -120,16 +153,30 @@ def test_deff_and_weighted_counts_cannot_give_the_population_back():
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(20, 3000), k_share=st.floats(0.01, 0.99), se=st.floats(0.001, 0.2),
-       deff=st.floats(0.5, 3.0), df=st.integers(1, 3000))
+@given(
+    n=st.integers(20, 3000),
+    k_share=st.floats(0.01, 0.99),
+    se=st.floats(0.001, 0.2),
+    deff=st.floats(0.5, 3.0),
+    df=st.integers(1, 3000),
+)
 def test_a_share_and_its_complement_get_the_same_status(n, k_share, se, deff, df):
     k = int(round(k_share * n))
     p = k / n
-    table = pd.DataFrame({
-        "wave": ["w", "w"], "category": [0, 1], "estimate": [1 - p, p], "se": [se, se],
-        "n": [n, n], "n_category": [n - k, k], "weighted_n": [1e6, 1e6], "deff": [deff, deff],
-        "df": [df, df], "level": [0.95, 0.95],
-    })
+    table = pd.DataFrame(
+        {
+            "wave": ["w", "w"],
+            "category": [0, 1],
+            "estimate": [1 - p, p],
+            "se": [se, se],
+            "n": [n, n],
+            "n_category": [n - k, k],
+            "weighted_n": [1e6, 1e6],
+            "deff": [deff, deff],
+            "df": [df, df],
+            "level": [0.95, 0.95],
+        }
+    )
     out = apply_rules(table, RULES, ["wave"])
     assert out["status"].iloc[0] == out["status"].iloc[1]
 
@@ -198,45 +245,113 @@ def test_cells_hidden_in_estimate_tables_stay_hidden_everywhere():
     figure of (partly) home workers; indicative cells stay indicative."""
     by_location = apply_rules(
         _table({"2021-11": (500, 69, 6)}).assign(indicator="burnout"),
-        RULES, ["wave", "location"], partition="location",
+        RULES,
+        ["wave", "location"],
+        partition="location",
     )
     cells = cell_status({"burnout_by_location": by_location})
     assert cells[("burnout", "2021-11", "location", "home", "1")] == "suppressed"
     assert cells[("burnout", "2021-11", "location", "hybrid", "1")] == "suppressed"
-    base = {"estimate": 0.2, "base_estimate": 0.18, "diff": 0.02, "se": 0.01, "n": 69,
-            "base_n": 300, "status": "ok", "reason": ""}
-    changes = pd.DataFrame([
-        {"indicator": "burnout", "breakdown": "location", "group": "hybrid", "wave": "2021-11",
-         "base": "2019"} | base,
-        {"indicator": "burnout", "breakdown": "location", "group": "on_site", "wave": "2021-11",
-         "base": "2019"} | base,
-        {"indicator": "burnout", "breakdown": "location", "group": "hybrid", "wave": "2023-06",
-         "base": "2021-11"} | base,
-    ])
+    base = {
+        "estimate": 0.2,
+        "base_estimate": 0.18,
+        "diff": 0.02,
+        "se": 0.01,
+        "n": 69,
+        "base_n": 300,
+        "status": "ok",
+        "reason": "",
+    }
+    changes = pd.DataFrame(
+        [
+            {
+                "indicator": "burnout",
+                "breakdown": "location",
+                "group": "hybrid",
+                "wave": "2021-11",
+                "base": "2019",
+            }
+            | base,
+            {
+                "indicator": "burnout",
+                "breakdown": "location",
+                "group": "on_site",
+                "wave": "2021-11",
+                "base": "2019",
+            }
+            | base,
+            {
+                "indicator": "burnout",
+                "breakdown": "location",
+                "group": "hybrid",
+                "wave": "2023-06",
+                "base": "2021-11",
+            }
+            | base,
+        ]
+    )
     out = align_changes(changes, cells)
     assert list(out["status"]) == ["suppressed", "ok", "suppressed"]
     assert out.loc[[0, 2], ["estimate", "base_estimate", "diff", "n"]].isna().all(axis=None)
     marked = dict(cells) | {("burnout", "2019", "location", "on_site", "1"): "indicative"}
     assert list(align_changes(changes, marked)["status"])[1] == "indicative"
 
-    contrasts = pd.DataFrame([{
-        "indicator": "burnout", "contrast": "home_vs_onsite", "group": "location",
-        "wave": "2021-11", "location": np.nan, "a": "hybrid, home", "b": "on_site",
-        "estimate_a": 0.165, "estimate_b": 0.19, "diff": -0.025, "n_a": 75, "n_b": 500,
-        "status": "ok", "reason": "",
-    }])
+    contrasts = pd.DataFrame(
+        [
+            {
+                "indicator": "burnout",
+                "contrast": "home_vs_onsite",
+                "group": "location",
+                "wave": "2021-11",
+                "location": np.nan,
+                "a": "hybrid, home",
+                "b": "on_site",
+                "estimate_a": 0.165,
+                "estimate_b": 0.19,
+                "diff": -0.025,
+                "n_a": 75,
+                "n_b": 500,
+                "status": "ok",
+                "reason": "",
+            }
+        ]
+    )
     assert align_contrasts(contrasts, cells)["status"].iloc[0] == "suppressed"
 
-    key = pd.DataFrame([
-        {"id": "k1", "wave": "2021-11", "population": "home_any workers",
-         "indicator": "burnout", "category": "1", "published": 16.9, "estimate": 16.5,
-         "n": 75, "within_ci": True, "status": "ok", "reason": ""},
-        {"id": "k2", "wave": "2021-11", "population": "on_site workers",
-         "indicator": "burnout", "category": "1", "published": 19.0, "estimate": 19.1,
-         "n": 500, "within_ci": True, "status": "ok", "reason": ""},
-    ])
-    populations = {"home_any workers": {"column": "home_any", "value": 1},
-                   "on_site workers": {"column": "location", "value": "on_site"}}
+    key = pd.DataFrame(
+        [
+            {
+                "id": "k1",
+                "wave": "2021-11",
+                "population": "home_any workers",
+                "indicator": "burnout",
+                "category": "1",
+                "published": 16.9,
+                "estimate": 16.5,
+                "n": 75,
+                "within_ci": True,
+                "status": "ok",
+                "reason": "",
+            },
+            {
+                "id": "k2",
+                "wave": "2021-11",
+                "population": "on_site workers",
+                "indicator": "burnout",
+                "category": "1",
+                "published": 19.0,
+                "estimate": 19.1,
+                "n": 500,
+                "within_ci": True,
+                "status": "ok",
+                "reason": "",
+            },
+        ]
+    )
+    populations = {
+        "home_any workers": {"column": "home_any", "value": 1},
+        "on_site workers": {"column": "location", "value": "on_site"},
+    }
     out = align_key_figures(key, cells, populations)
     assert list(out["status"]) == ["suppressed", "ok"]
     assert pd.isna(out.loc[0, "estimate"]) and out.loc[0, "published"] == 16.9
@@ -244,19 +359,40 @@ def test_cells_hidden_in_estimate_tables_stay_hidden_everywhere():
 
 
 def test_comparison_with_one_empty_side_shows_no_numbers():
-    table = pd.DataFrame({"estimate": [0.79, 0.5], "se": [0.1, 0.05], "n": [6, 400],
-                          "base_n": [0, 300], "wave": ["2020-11", "2021-11"]})
+    table = pd.DataFrame(
+        {
+            "estimate": [0.79, 0.5],
+            "se": [0.1, 0.05],
+            "n": [6, 400],
+            "base_n": [0, 300],
+            "wave": ["2020-11", "2021-11"],
+        }
+    )
     out = apply_rules(table, RULES, ["wave"], n_columns=["n", "base_n"], rse=False)
     assert list(out["status"]) == ["empty", "ok"]
     assert pd.isna(out.loc[0, "estimate"]) and pd.isna(out.loc[0, "n"])
 
 
 def test_a_change_counts_people_with_the_outcome_on_both_sides():
-    table = pd.DataFrame({
-        "wave": ["a", "b"], "base": ["x", "x"], "estimate": [0.5, 0.04], "diff": [0.1, 0.0],
-        "se": [0.05, 0.02], "n": [400, 250], "base_n": [300, 300], "n_with": [200, 9],
-        "base_n_with": [120, 100],
-    })
-    out = apply_rules(table, RULES, ["wave", "base"], n_columns=["n", "base_n"],
-                      with_columns=["n_with", "base_n_with"], rse=False)
+    table = pd.DataFrame(
+        {
+            "wave": ["a", "b"],
+            "base": ["x", "x"],
+            "estimate": [0.5, 0.04],
+            "diff": [0.1, 0.0],
+            "se": [0.05, 0.02],
+            "n": [400, 250],
+            "base_n": [300, 300],
+            "n_with": [200, 9],
+            "base_n_with": [120, 100],
+        }
+    )
+    out = apply_rules(
+        table,
+        RULES,
+        ["wave", "base"],
+        n_columns=["n", "base_n"],
+        with_columns=["n_with", "base_n_with"],
+        rse=False,
+    )
     assert list(out["status"]) == ["ok", "suppressed"]

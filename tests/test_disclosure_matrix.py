@@ -22,8 +22,21 @@ from neacovid.publish.disclosure import DisclosureRules
 
 RULES = DisclosureRules()
 SHOWN = ("ok", "indicative")
-TEXT = {c: str for c in ("wave", "base", "category", "group", "location", "age_group", "a", "b",
-                         "term", "population")}
+TEXT = {
+    c: str
+    for c in (
+        "wave",
+        "base",
+        "category",
+        "group",
+        "location",
+        "age_group",
+        "a",
+        "b",
+        "term",
+        "population",
+    )
+}
 
 
 @pytest.fixture(scope="module", params=["pipeline_small", "pipeline_tiny"])
@@ -134,8 +147,11 @@ def test_model_terms_count_people_per_level(run):
             if level == "(other)":  # merged sparse levels: not in the data as such
                 continue
             # one model per wave: the counts are the wave's
-            fitted = data[data[outcome].notna() & data[var].notna()
-                          & (data["wave"].astype(str) == str(row.wave))]
+            fitted = data[
+                data[outcome].notna()
+                & data[var].notna()
+                & (data["wave"].astype(str) == str(row.wave))
+            ]
             inside = fitted[fitted[var].astype(str) == level]
             yes = int((inside[outcome] == 1).sum())
             assert yes >= RULES.min_n and len(inside) - yes >= RULES.min_n, (path.name, row.term)
@@ -160,8 +176,15 @@ def test_counts_in_every_table_reach_min_n(run):
     ):
         table = pd.read_csv(path, dtype=TEXT)
         shown = table[table["status"].isin(SHOWN)] if "status" in table else table
-        for column in [c for c in table.columns if c == "n" or c.startswith("n_")
-                       or c == "base_n" or c.endswith("_n") and c != "weighted_n"]:
+        for column in [
+            c
+            for c in table.columns
+            if c == "n"
+            or c.startswith("n_")
+            or c == "base_n"
+            or c.endswith("_n")
+            and c != "weighted_n"
+        ]:
             values = pd.to_numeric(shown[column], errors="coerce").dropna()
             assert (values >= RULES.min_n).all(), (path.name, column)
 

@@ -140,11 +140,17 @@ def test_bound_design_can_be_reused():
         (lambda d: d.assign(w=d["w"].where(d.index > 0, 0.0)), DataError, "zero or negative"),
         (lambda d: d.assign(w=-d["w"]), DataError, "zero or negative"),
         (lambda d: d.assign(h=d["h"].where(d.index > 0)), DataError, "stratum column 'h'"),
-        (lambda d: d.assign(psu=d["psu"].astype(float).where(d.index > 0)), DataError,
-         "PSU column 'psu'"),
+        (
+            lambda d: d.assign(psu=d["psu"].astype(float).where(d.index > 0)),
+            DataError,
+            "PSU column 'psu'",
+        ),
         (lambda d: d.assign(psu=d.index % 3), DesignError, "more than one stratum"),
-        (lambda d: d.assign(psu=np.where(d["h"] == "a", 0, d["psu"])), LonelyPSUError,
-         "stratum 'a' of column 'h' has only one PSU"),
+        (
+            lambda d: d.assign(psu=np.where(d["h"] == "a", 0, d["psu"])),
+            LonelyPSUError,
+            "stratum 'a' of column 'h' has only one PSU",
+        ),
     ],
 )
 def test_bad_design_input(change, error, message):

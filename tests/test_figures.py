@@ -46,25 +46,52 @@ AGES = ["15-24", "25-34", "35-44"]
 def _share_rows(keys: dict, p: float, n: int) -> list[dict]:
     se = float(np.sqrt(p * (1 - p) / n))
     return [
-        {**keys, "category": c, "estimate": q, "se": se, "ci_low": q - 2 * se,
-         "ci_high": q + 2 * se, "n": n, "weighted_n": 1000.0 * n, "deff": 1.1, "df": n - 10.0,
-         "level": 0.95, "ci_method": "logit"}
+        {
+            **keys,
+            "category": c,
+            "estimate": q,
+            "se": se,
+            "ci_low": q - 2 * se,
+            "ci_high": q + 2 * se,
+            "n": n,
+            "weighted_n": 1000.0 * n,
+            "deff": 1.1,
+            "df": n - 10.0,
+            "level": 0.95,
+            "ci_method": "logit",
+        }
         for c, q in (("0.0", 1 - p), ("1.0", p))
     ]
 
 
 def location_table() -> pd.DataFrame:
-    shares = {"2019": (0.78, 0.19, 0.03), "2020-06": (0.60, 0.16, 0.24),
-              "2021-11": (0.57, 0.18, 0.25)}
+    shares = {
+        "2019": (0.78, 0.19, 0.03),
+        "2020-06": (0.60, 0.16, 0.24),
+        "2021-11": (0.57, 0.18, 0.25),
+    }
     rows = []
     for wave, values in shares.items():
         n = 57097 if wave == "2019" else 7905
         for location, p in zip(LOCATIONS, values, strict=True):
             se = float(np.sqrt(p * (1 - p) / n))
-            rows.append({"indicator": "location", "wave": wave, "category": location,
-                         "estimate": p, "se": se, "ci_low": p - 2 * se, "ci_high": p + 2 * se,
-                         "n": n, "weighted_n": 7.7e6, "deff": 1.0, "df": n - 19.0,
-                         "level": 0.95, "ci_method": "logit"})
+            rows.append(
+                {
+                    "indicator": "location",
+                    "wave": wave,
+                    "category": location,
+                    "estimate": p,
+                    "se": se,
+                    "ci_low": p - 2 * se,
+                    "ci_high": p + 2 * se,
+                    "n": n,
+                    "weighted_n": 7.7e6,
+                    "deff": 1.0,
+                    "df": n - 19.0,
+                    "level": 0.95,
+                    "ci_method": "logit",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -75,27 +102,28 @@ def breakdown_table(breakdown: str, groups: list[str]) -> pd.DataFrame:
             for g, group in enumerate(groups):
                 n = 2000 + 500 * g - 300 * w
                 p = 0.12 + 0.02 * g + 0.01 * w + 0.03 * k
-                rows += _share_rows({"indicator": indicator, "wave": wave, breakdown: group},
-                                    p, n)
+                rows += _share_rows({"indicator": indicator, "wave": wave, breakdown: group}, p, n)
     return pd.DataFrame(rows)
 
 
 def key_table() -> pd.DataFrame:
-    return pd.DataFrame({
-        "id": ["loc_onsite_2021_11", "burnout_home_any_2021_11", "burnout_all_2019"],
-        "wave": ["2021-11", "2021-11", "2019"],
-        "population": ["employees", "home_any workers", "employees"],
-        "indicator": ["location", "burnout", "burnout"],
-        "category": ["on_site", "1", "1"],
-        "published": [57.0, 16.9, 17.0],
-        "estimate": [56.9, 16.2, 17.1],
-        "ci_low": [55.8, 15.0, 16.7],
-        "ci_high": [58.1, 16.8, 17.4],
-        "n": [7905, 4141, 57930],
-        "within_ci": [True, False, True],
-        "level": 0.95,
-        "ci_method": "logit",
-    })
+    return pd.DataFrame(
+        {
+            "id": ["loc_onsite_2021_11", "burnout_home_any_2021_11", "burnout_all_2019"],
+            "wave": ["2021-11", "2021-11", "2019"],
+            "population": ["employees", "home_any workers", "employees"],
+            "indicator": ["location", "burnout", "burnout"],
+            "category": ["on_site", "1", "1"],
+            "published": [57.0, 16.9, 17.0],
+            "estimate": [56.9, 16.2, 17.1],
+            "ci_low": [55.8, 15.0, 16.7],
+            "ci_high": [58.1, 16.8, 17.4],
+            "n": [7905, 4141, 57930],
+            "within_ci": [True, False, True],
+            "level": 0.95,
+            "ci_method": "logit",
+        }
+    )
 
 
 def changes_table(breakdown: str | None = "location") -> pd.DataFrame:
@@ -106,12 +134,23 @@ def changes_table(breakdown: str | None = "location") -> pd.DataFrame:
             for g, group in enumerate(groups):
                 diff = 0.01 * (g + 1) * (1 if w else -1)
                 se = 0.004
-                row = {"indicator": indicator, "wave": wave, "estimate": 0.17 + diff,
-                       "base_estimate": 0.17, "diff": diff, "se": se,
-                       "ci_low": diff - 1.96 * se, "ci_high": diff + 1.96 * se,
-                       "p_value": 0.5 if g == 0 else 0.001,
-                       "p_holm": 0.9 if g == 0 else 0.004, "df": 900.0,
-                       "n": 900, "base_n": 5000, "level": 0.95, "ci_method": "t"}
+                row = {
+                    "indicator": indicator,
+                    "wave": wave,
+                    "estimate": 0.17 + diff,
+                    "base_estimate": 0.17,
+                    "diff": diff,
+                    "se": se,
+                    "ci_low": diff - 1.96 * se,
+                    "ci_high": diff + 1.96 * se,
+                    "p_value": 0.5 if g == 0 else 0.001,
+                    "p_holm": 0.9 if g == 0 else 0.004,
+                    "df": 900.0,
+                    "n": 900,
+                    "base_n": 5000,
+                    "level": 0.95,
+                    "ci_method": "t",
+                }
                 if breakdown:
                     row[breakdown] = group
                 rows.append(row)
@@ -147,16 +186,19 @@ def step_output(tmp_path_factory):
     by_age = breakdown_table("age_group", AGES)
     for indicator in ["burnout", "lonely"]:
         by_location[by_location["indicator"] == indicator].to_csv(
-            tables / f"{indicator}_by_location.csv", index=False)
+            tables / f"{indicator}_by_location.csv", index=False
+        )
         by_age[by_age["indicator"] == indicator].to_csv(
-            tables / f"{indicator}_by_age_group.csv", index=False)
+            tables / f"{indicator}_by_age_group.csv", index=False
+        )
     key_table().to_csv(tables / "kerncijfers.csv", index=False)
     # The pipeline's long change table: overall rows and rows by location.
     overall = changes_table(None).assign(breakdown="all", group="all")
     local = changes_table("location")
     local = local.assign(breakdown="location", group=local.pop("location"))
     pd.concat([overall, local]).assign(base="2019").to_csv(
-        tables / "changes_vs_2019.csv", index=False)
+        tables / "changes_vs_2019.csv", index=False
+    )
 
     records: list[logging.LogRecord] = []
 
@@ -173,10 +215,12 @@ def step_output(tmp_path_factory):
             for lang in ("nl", "en"):
                 figures_step(
                     location_table=str(tables / "location_by_wave.csv"),
-                    location_tables=[str(tables / f"{i}_by_location.csv")
-                                     for i in ["burnout", "lonely"]],
-                    age_group_tables=[str(tables / f"{i}_by_age_group.csv")
-                                      for i in ["burnout", "lonely"]],
+                    location_tables=[
+                        str(tables / f"{i}_by_location.csv") for i in ["burnout", "lonely"]
+                    ],
+                    age_group_tables=[
+                        str(tables / f"{i}_by_age_group.csv") for i in ["burnout", "lonely"]
+                    ],
                     key_figures=str(tables / "kerncijfers.csv"),
                     changes=str(tables / "changes_vs_2019.csv"),
                     language=lang,
@@ -217,9 +261,15 @@ def test_every_figure_is_valid_svg_and_300_dpi_png(step_output, lang):
 
 def test_captions_state_population_waves_n_and_source(step_output):
     out, _, _ = step_output
-    figures = {lang: {f["name"]: f for f in json.loads(
-        (out / lang / "figures.json").read_text(encoding="utf-8"))["figures"]}
-        for lang in ("nl", "en")}
+    figures = {
+        lang: {
+            f["name"]: f
+            for f in json.loads((out / lang / "figures.json").read_text(encoding="utf-8"))[
+                "figures"
+            ]
+        }
+        for lang in ("nl", "en")
+    }
     for lang, waves, source, population in (
         ("nl", ["2019", "jun 2020", "nov 2021"], "Synthetische", "Populatie"),
         ("en", ["2019", "Jun 2020", "Nov 2021"], "Synthetic", "Population"),
@@ -236,8 +286,10 @@ def test_captions_state_population_waves_n_and_source(step_output):
     assert "2019 (n = 57.097)" in figures["nl"]["location_by_wave"]["caption"]
     assert "2019 (n = 57,097)" in figures["en"]["location_by_wave"]["caption"]
     assert "15-24 jaar" in figures["nl"]["indicators_by_age_group"]["caption"]
-    assert "nov 2021 (95%-interval tussen haakjes): op locatie 57% (56\u201358%)" in (
-        figures["nl"]["location_by_wave"]["alt"])
+    assert (
+        "nov 2021 (95%-interval tussen haakjes): op locatie 57% (56\u201358%)"
+        in (figures["nl"]["location_by_wave"]["alt"])
+    )
     assert "1 van de 3" not in figures["nl"]["key_figures"]["caption"]
     assert "2 van de 3 gepubliceerde cijfers" in figures["nl"]["key_figures"]["caption"]
 
@@ -247,8 +299,9 @@ def test_no_warnings_and_only_the_bundled_font(step_output):
     assert [str(w.message) for w in caught] == []
     assert [r.getMessage() for r in records] == []
     # DejaVu Sans ships with matplotlib: it resolves without system fonts
-    path = font_manager.findfont(font_manager.FontProperties(family=FONT),
-                                 fallback_to_default=False)
+    path = font_manager.findfont(
+        font_manager.FontProperties(family=FONT), fallback_to_default=False
+    )
     assert Path(path).name.startswith("DejaVuSans")
     assert (Path(mpl.get_data_path()) / "fonts" / "ttf" / Path(path).name).is_file()
 
@@ -275,8 +328,9 @@ def test_step_output_is_byte_identical_on_rerun(step_output, tmp_path):
 # -- disclosure status ------------------------------------------------------------------
 
 
-def _with_status(table: pd.DataFrame, breakdown: str, group: str, wave: str,
-                 status: str) -> pd.DataFrame:
+def _with_status(
+    table: pd.DataFrame, breakdown: str, group: str, wave: str, status: str
+) -> pd.DataFrame:
     table = table.copy()
     if "status" not in table:
         table["status"] = "ok"
@@ -294,8 +348,9 @@ def _cells(frame: pd.DataFrame, breakdown: str) -> set:
 def test_suppressed_cell_is_not_drawn_and_named_in_the_caption():
     table = breakdown_table("location", LOCATIONS)
     plain = indicators_figure(table, "location", "en")
-    suppressed = indicators_figure(_with_status(table, "location", "home", "2021-11",
-                                                "suppressed"), "location", "en")
+    suppressed = indicators_figure(
+        _with_status(table, "location", "home", "2021-11", "suppressed"), "location", "en"
+    )
     cell = ("lonely", "2021-11", "home")
     assert cell in _cells(plain.data, "location")
     assert _cells(suppressed.data, "location") == _cells(plain.data, "location") - {cell}
@@ -310,8 +365,9 @@ def test_suppressed_cell_is_not_drawn_and_named_in_the_caption():
 def test_indicative_cell_gets_a_hollow_marker():
     table = breakdown_table("location", LOCATIONS)
     plain = indicators_figure(table, "location", "en")
-    flagged = indicators_figure(_with_status(table, "location", "home", "2020-06",
-                                             "indicative"), "location", "en")
+    flagged = indicators_figure(
+        _with_status(table, "location", "home", "2020-06", "indicative"), "location", "en"
+    )
     hollow = flagged.data[flagged.data["hollow"]]
     assert _cells(hollow, "location") == {("lonely", "2020-06", "home")}
     assert not plain.data["hollow"].any()
@@ -319,17 +375,20 @@ def test_indicative_cell_gets_a_hollow_marker():
     assert "Hollow" not in plain.caption
     points = drawn_points(flagged)
     assert len(points) == len(plain.data)
-    assert [(x, y) for x, y, h in points if h] == [(hollow["x"].iloc[0],
-                                                    hollow["estimate"].iloc[0])]
+    assert [(x, y) for x, y, h in points if h] == [
+        (hollow["x"].iloc[0], hollow["estimate"].iloc[0])
+    ]
     assert not any(h for _, _, h in drawn_points(plain))
 
 
 def test_indicative_age_group_and_dutch_note():
-    table = _with_status(breakdown_table("age_group", AGES), "age_group", "25-34", "2020-06",
-                         "indicative")
+    table = _with_status(
+        breakdown_table("age_group", AGES), "age_group", "25-34", "2020-06", "indicative"
+    )
     figure = indicators_figure(table, "age_group", "nl", highlight="15-24")
     assert _cells(figure.data[figure.data["hollow"]], "age_group") == {
-        ("lonely", "2020-06", "25-34")}
+        ("lonely", "2020-06", "25-34")
+    }
     assert "Open symbolen: indicatief" in figure.caption
 
 
@@ -350,11 +409,11 @@ def test_reference_wave_is_a_line_not_a_point():
     assert "2019" not in set(figure.data["wave"])
     assert set(figure.reference["wave"]) == {"2019"}
     assert len(figure.reference) == 2 * len(LOCATIONS)  # 2 indicators x 3 locations
-    ages = indicators_figure(breakdown_table("age_group", AGES), "age_group", "en",
-                             highlight="15-24")
+    ages = indicators_figure(
+        breakdown_table("age_group", AGES), "age_group", "en", highlight="15-24"
+    )
     assert set(ages.reference["age_group"]) == {"15-24"}  # only the highlighted group's
-    plain = indicators_figure(breakdown_table("age_group", AGES), "age_group", "en",
-                              highlight=None)
+    plain = indicators_figure(breakdown_table("age_group", AGES), "age_group", "en", highlight=None)
     assert plain.reference.empty and "highlighted" not in plain.caption
     assert "Dotted line" not in plain.caption and "aged 15 to 44" in plain.caption
 
@@ -387,8 +446,10 @@ def test_changes_figure_status_base_and_language():
     table.loc[1, "status"] = "indicative"
     figure = changes_figure(table, "nl")
     assert len(figure.data) == len(table) - 1 and len(figure.omitted) == 1
-    assert "Niet getoond wegens te weinig respondenten: burn-outklachten, op locatie, jun 2020" \
+    assert (
+        "Niet getoond wegens te weinig respondenten: burn-outklachten, op locatie, jun 2020"
         in figure.caption
+    )
     assert "Gestippelde intervallen: indicatief" in figure.caption
     assert "n = 800 respondenten per verschil" in figure.caption
     assert "Verschil met 2019" in figure.caption
@@ -399,11 +460,14 @@ def test_changes_figure_status_base_and_language():
 def test_changes_figure_reads_the_pipelines_long_format():
     wide = changes_table("location").assign(base="2019", n=800, base_n=900, status="ok")
     total = changes_table(None).assign(base="2019", n=2400, base_n=2700, status="ok")
-    long = pd.concat([
-        wide.rename(columns={"location": "group"}).assign(breakdown="location"),
-        total.assign(breakdown="all", group="all"),
-        total.assign(indicator="sitting_hours", breakdown="all", group="all"),
-    ], ignore_index=True)
+    long = pd.concat(
+        [
+            wide.rename(columns={"location": "group"}).assign(breakdown="location"),
+            total.assign(breakdown="all", group="all"),
+            total.assign(indicator="sitting_hours", breakdown="all", group="all"),
+        ],
+        ignore_index=True,
+    )
     by_location = changes_figure(long, "en", breakdown="location")
     assert by_location.name == "changes_by_location"
     assert _cells(by_location.data, "location") == _cells(wide, "location")
@@ -422,7 +486,8 @@ def test_key_figures_marks_published_figures_outside_the_interval():
     assert "2 of the 3 published figures lie within the interval" in figure.caption
     assert "n = 4,141 to 57,930" in figure.caption
     assert "outside: Burn-out complaints, Nov 2021 ((partly) home workers): 16.9% vs 16.2%" in (
-        figure.alt)
+        figure.alt
+    )
     # dots at 0 (estimates) and diamonds (published), one filled: outside the interval
     points = drawn_points(figure)
     assert len(points) == 2 * 3
@@ -451,14 +516,14 @@ def test_bad_input_is_a_user_error():
     with pytest.raises(DataError, match="column 'ci_low' is missing"):
         location_figure(location_table().drop(columns="ci_low"), "en")
     with pytest.raises(DataError, match="age group '16-24'"):
-        indicators_figure(breakdown_table("age_group", AGES), "age_group", "en",
-                          highlight="16-24")
+        indicators_figure(breakdown_table("age_group", AGES), "age_group", "en", highlight="16-24")
 
 
 def test_captions_say_the_level_method_and_adjustment_of_the_table():
     """A 99% table with Benjamini-Hochberg verdicts is labelled so, never 95% or Holm."""
-    table = changes_table("location").assign(level=0.99, adjustment="bh",
-                                             significant=lambda t: t["p_holm"] < 0.05)
+    table = changes_table("location").assign(
+        level=0.99, adjustment="bh", significant=lambda t: t["p_holm"] < 0.05
+    )
     figure = changes_figure(table, "en")
     assert "99% confidence" in figure.caption and "95%" not in figure.caption
     assert "Benjamini-Hochberg" in figure.caption and "Holm" not in figure.caption

@@ -85,8 +85,9 @@ def test_a_wave_id_is_a_plain_name(tmp_path):
 def test_braces_in_a_file_name_are_refused(tmp_path):
     sav = tmp_path / "x{wave}.sav"
     sav.write_bytes(b"")
-    path = overlay(tmp_path, {"data": {"source": "real", "waves": ["2019"],
-                                       "files": {"2019": str(sav)}}})
+    path = overlay(
+        tmp_path, {"data": {"source": "real", "waves": ["2019"], "files": {"2019": str(sav)}}}
+    )
     one_line(neacovid("run", "--configfile", str(path)), "brace", "rename")
 
 
@@ -96,8 +97,11 @@ def test_braces_in_a_file_name_are_refused(tmp_path):
         ("caf\xe9: 1\n".encode("latin-1"), ["not UTF-8"]),
         (b"\x00\x01\x02\x03binary", ["NUL"]),
         ("a: " + "[" * 5000 + "]" * 5000 + "\n", ["nested"]),
-        ('a: &a ["x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a]\n'
-         "c: &c [*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n", ["anchors"]),
+        (
+            'a: &a ["x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a]\n'
+            "c: &c [*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n",
+            ["anchors"],
+        ),
         ("tables:\n  level: .nan\n", ["tables.level", "finite"]),
         ("indicators:\n  burnout:\n    cutoff: .nan\n", ["cutoff", "finite"]),
         ("data:\n  waves: [2019]\n  waves: [2020-06]\n", ["twice"]),
@@ -151,8 +155,9 @@ def test_panel_ids_beyond_2_53_stay_exact(tmp_path):
     frame["panelid"] = [str(big + i) for i in range(len(frame))]
     csv = tmp_path / "wave.csv"
     frame.to_csv(csv, index=False)
-    harmonized, _ = harmonize_wave(csv, "2021-11", load_codebook(REPO /
-                                                                 "workflow/codebook/nea_covid.yaml"))
+    harmonized, _ = harmonize_wave(
+        csv, "2021-11", load_codebook(REPO / "workflow/codebook/nea_covid.yaml")
+    )
     assert harmonized["resp_id"].nunique() == len(harmonized)
     assert str(big + 1) in set(harmonized["resp_id"])
     parquet = tmp_path / "wave.parquet"
@@ -161,8 +166,9 @@ def test_panel_ids_beyond_2_53_stay_exact(tmp_path):
         harmonize_wave(parquet, "2021-11", load_codebook(REPO / "workflow/codebook/nea_covid.yaml"))
 
 
-@pytest.mark.parametrize(("weight", "words"), [(1e308, ["above"]), (-3.0, ["negative"]),
-                                               (np.inf, ["infinite"])])
+@pytest.mark.parametrize(
+    ("weight", "words"), [(1e308, ["above"]), (-3.0, ["negative"]), (np.inf, ["infinite"])]
+)
 def test_absurd_weights_are_named(tmp_path, weight, words):
     data = pd.read_csv(REPO / "tests/reference/data/apistrat.csv")
     data.loc[3, "pw"] = weight
@@ -173,15 +179,22 @@ def test_absurd_weights_are_named(tmp_path, weight, words):
 
 def test_mean_of_infinite_values_and_models_with_infinite_predictors(tmp_path):
     data = pd.read_csv(REPO / "tests/reference/data/apistrat.csv").astype(
-        {"api00": float, "meals": float})
+        {"api00": float, "meals": float}
+    )
     data.loc[5, "api00"] = np.inf
     data.loc[6, "meals"] = np.inf
     path = tmp_path / "inf.csv"
     data.to_csv(path, index=False)
-    one_line(neacovid("estimate", str(path), "--var", "api00", "--mean", "--weight", "pw"),
-             "api00", "infinite")
-    one_line(neacovid("model", str(path), "--formula", "y700 ~ meals", "--weight", "pw"),
-             "meals", "infinite")
+    one_line(
+        neacovid("estimate", str(path), "--var", "api00", "--mean", "--weight", "pw"),
+        "api00",
+        "infinite",
+    )
+    one_line(
+        neacovid("model", str(path), "--formula", "y700 ~ meals", "--weight", "pw"),
+        "meals",
+        "infinite",
+    )
 
 
 def test_a_csv_with_a_header_and_no_rows(tmp_path):
@@ -193,12 +206,20 @@ def test_a_csv_with_a_header_and_no_rows(tmp_path):
 def test_config_values_in_range(tmp_path):
     with pytest.raises(ConfigError):
         load_config(overlay(tmp_path, {"indicators": {"burnout": {"min_items": 9}}}))
-    one_line(neacovid("run", "--configfile",
-                      str(overlay(tmp_path, {"indicators": {"burnout": {"min_items": 9}}}))),
-             "min_items")
-    one_line(neacovid("run", "--configfile",
-                      str(overlay(tmp_path, {"disclosure": {"min_n": 500}}, "d.yaml"))),
-             "min_n")
+    one_line(
+        neacovid(
+            "run",
+            "--configfile",
+            str(overlay(tmp_path, {"indicators": {"burnout": {"min_items": 9}}})),
+        ),
+        "min_items",
+    )
+    one_line(
+        neacovid(
+            "run", "--configfile", str(overlay(tmp_path, {"disclosure": {"min_n": 500}}, "d.yaml"))
+        ),
+        "min_n",
+    )
 
 
 # --------------------------------------------------------------------------- processes
@@ -222,9 +243,12 @@ def test_killing_neacovid_ends_its_snakemake_and_the_rerun_cleans_up(tmp_path):
     results = tmp_path / "results"
     # up to the tables: long enough to be killed in, short enough to be run again
     until = ["--", "--until", "tables"]
-    process = subprocess.Popen([sys.executable, "-m", "neacovid", "run", "--configfile",
-                                str(config), *until], cwd=REPO, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "neacovid", "run", "--configfile", str(config), *until],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while not _children_of_run(results) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -31,7 +31,8 @@ def test_every_csv_carries_the_level(run_99):
     results, _ = run_99
     checked = 0
     for path in sorted((results / "tables").glob("*.csv")) + sorted(
-            (results / "models").glob("*_logit.csv")):
+        (results / "models").glob("*_logit.csv")
+    ):
         table = pd.read_csv(path)
         if "ci_low" not in table:
             continue  # no interval in this table (retention, tests)

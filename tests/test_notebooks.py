@@ -103,8 +103,7 @@ def analysis(tmp_path_factory) -> Path:
         harmonized.append(str(tmp / f"{wave}.parquet"))
         frame.to_parquet(harmonized[-1], index=False)
     path = tmp / "analysis.parquet"
-    workflow.indicators(harmonized, CONFIG["indicators"], str(path),
-                        baseline=data["baseline"])
+    workflow.indicators(harmonized, CONFIG["indicators"], str(path), baseline=data["baseline"])
     frame = pd.read_parquet(path)
     codes, _ = pd.factorize(frame["resp_id"])
     frame["resp_id"] = [f"ID{c:06d}Q" for c in codes]
@@ -130,8 +129,10 @@ def rendered(analysis, tmp_path_factory):
     start = time.perf_counter()
     # as the pipeline renders them: all in one kernel
     render_many(
-        [(NOTEBOOK_DIR / f"{name}.ipynb", out / f"{name}.ipynb", out / f"{name}.html", {})
-         for name in NAMES],
+        [
+            (NOTEBOOK_DIR / f"{name}.ipynb", out / f"{name}.ipynb", out / f"{name}.html", {})
+            for name in NAMES
+        ],
         _parameters(analysis),
     )
     return out, time.perf_counter() - start
@@ -305,10 +306,32 @@ def test_papermill_command_of_the_readme(analysis, tmp_path, start):
     notebook = os.path.relpath(NOTEBOOK_DIR / "02_custom_breakdown.ipynb", cwd)
     out = tmp_path / "out.ipynb"
     done = subprocess.run(
-        [sys.executable, "-m", "papermill", notebook, str(out), "-k", "python3",
-         "-p", "indicator", "kans", "-p", "breakdown", "age_group",
-         "-p", "waves", "['2019', '2021-11']", "-p", "analysis_path", relative],
-        cwd=cwd, capture_output=True, text=True, check=False)
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            notebook,
+            str(out),
+            "-k",
+            "python3",
+            "-p",
+            "indicator",
+            "kans",
+            "-p",
+            "breakdown",
+            "age_group",
+            "-p",
+            "waves",
+            "['2019', '2021-11']",
+            "-p",
+            "analysis_path",
+            relative,
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-1500:]
     text = _texts(out)
     assert "shares of kans by wave x age_group; waves 2019, 2021-11" in text

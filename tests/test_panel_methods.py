@@ -14,8 +14,22 @@ from neacovid.survey.design import Design
 from neacovid.survey.models import MODELS, term_tests
 from neacovid.survey.panel import r_indicator, retention
 
-TEXT = ["var", "group", "a", "b", "over", "base", "by", "domain", "over_level", "family",
-        "formula", "r_formula", "term", "r_term"]
+TEXT = [
+    "var",
+    "group",
+    "a",
+    "b",
+    "over",
+    "base",
+    "by",
+    "domain",
+    "over_level",
+    "family",
+    "formula",
+    "r_formula",
+    "term",
+    "r_term",
+]
 DID = read_reference("panel_did.csv", TEXT)
 TERMS = read_reference("panel_termtests.csv", TEXT)
 
@@ -35,22 +49,38 @@ def _typed(values: str, column: pd.Series):
     return parts
 
 
-@pytest.mark.parametrize("expected", [pytest.param(g, id=c) for c, g in
-                                      DID.groupby("case", sort=False)])
+@pytest.mark.parametrize(
+    "expected", [pytest.param(g, id=c) for c, g in DID.groupby("case", sort=False)]
+)
 def test_did_equals_r_svycontrast(expected):
     first = expected.iloc[0]
     data = _panel()
     by = [first.by] if first.by else None
     got = differences_in_differences(
-        data, design_from_row(first), first["var"], first.group,
-        _typed(first.a, data[first.group]), _typed(first.b, data[first.group]),
-        over=first.over, base=first.base, by=by, level=first.level)
+        data,
+        design_from_row(first),
+        first["var"],
+        first.group,
+        _typed(first.a, data[first.group]),
+        _typed(first.b, data[first.group]),
+        over=first.over,
+        base=first.base,
+        by=by,
+        level=first.level,
+    )
     got = got.assign(domain=got[first.by].astype(str) if by else "")
     keys = list(zip(got["domain"], got[first.over].astype(str), strict=True))
     assert keys == list(zip(expected["domain"], expected["over_level"], strict=True))
     got, expected = got.reset_index(drop=True), expected.reset_index(drop=True)
-    for column in ("estimate_a", "base_estimate_a", "estimate_b", "base_estimate_b", "did",
-                   "ci_low", "ci_high"):
+    for column in (
+        "estimate_a",
+        "base_estimate_a",
+        "estimate_b",
+        "base_estimate_b",
+        "did",
+        "ci_low",
+        "ci_high",
+    ):
         np.testing.assert_allclose(got[column], expected[column], atol=1e-9, err_msg=column)
     np.testing.assert_allclose(got["se"], expected["se"], rtol=1e-7)
     np.testing.assert_allclose(got["p_value"], expected["p_value"], atol=1e-8)
@@ -60,8 +90,9 @@ def test_did_equals_r_svycontrast(expected):
         np.testing.assert_array_equal(got[column], expected[column])
 
 
-@pytest.mark.parametrize("expected", [pytest.param(g, id=c) for c, g in
-                                      TERMS.groupby("case", sort=False)])
+@pytest.mark.parametrize(
+    "expected", [pytest.param(g, id=c) for c, g in TERMS.groupby("case", sort=False)]
+)
 def test_term_tests_equal_r_regtermtest(expected):
     first = expected.iloc[0]
     data = read_data(first.data)
@@ -83,8 +114,9 @@ def test_reference_covers_the_issue():
 
 def test_a_term_not_in_the_model_is_named():
     data = read_data("panel")
-    fit = MODELS["binomial"](data, Design("weight", strata="stratum", psu="resp_id"),
-                             "y ~ C(loc3) + C(wave)")
+    fit = MODELS["binomial"](
+        data, Design("weight", strata="stratum", psu="resp_id"), "y ~ C(loc3) + C(wave)"
+    )
     with pytest.raises(DataError, match="C\\(group\\).*its terms are: C\\(loc3\\), C\\(wave\\)"):
         term_tests(fit, ["C(group)"])
 
@@ -95,8 +127,10 @@ def test_did_of_a_group_against_itself_over_time_is_the_change_difference():
     design = Design("weight", strata="stratum", psu="resp_id")
     got = differences_in_differences(data, design, "y", "young", [1], [0], base="w0")
     np.testing.assert_allclose(
-        got["did"], (got["estimate_a"] - got["base_estimate_a"])
-        - (got["estimate_b"] - got["base_estimate_b"]), atol=1e-15)
+        got["did"],
+        (got["estimate_a"] - got["base_estimate_a"]) - (got["estimate_b"] - got["base_estimate_b"]),
+        atol=1e-15,
+    )
 
 
 def test_retention_counts_the_baseline_respondents_still_there():
@@ -129,11 +163,27 @@ def _change_rows() -> pd.DataFrame:
     rows = []
     p = {("y", "w1"): 0.001, ("y", "w2"): 0.04, ("z", "w1"): 0.5, ("z", "w2"): 0.002}
     for (indicator, wave), p_all in p.items():
-        rows.append({"indicator": indicator, "breakdown": "all", "group": "all", "wave": wave,
-                     "base": "w0", "p_value": p_all})
+        rows.append(
+            {
+                "indicator": indicator,
+                "breakdown": "all",
+                "group": "all",
+                "wave": wave,
+                "base": "w0",
+                "p_value": p_all,
+            }
+        )
         for group, p_group in (("site", 0.001), ("home", 0.3)):
-            rows.append({"indicator": indicator, "breakdown": "location", "group": group,
-                         "wave": wave, "base": "w0", "p_value": p_group})
+            rows.append(
+                {
+                    "indicator": indicator,
+                    "breakdown": "location",
+                    "group": group,
+                    "wave": wave,
+                    "base": "w0",
+                    "p_value": p_group,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -147,7 +197,11 @@ def test_holm_per_indicator_tests_groups_only_under_a_significant_headline():
         np.testing.assert_allclose(rows["p_adjusted"], holm(rows["p_value"].to_numpy()))
     # y: w1 0.001 and w2 0.04 -> Holm 0.002 and 0.04: both significant
     assert overall.set_index(["indicator", "wave"])["significant"].to_dict() == {
-        ("y", "w1"): True, ("y", "w2"): True, ("z", "w1"): False, ("z", "w2"): True}
+        ("y", "w1"): True,
+        ("y", "w2"): True,
+        ("z", "w1"): False,
+        ("z", "w2"): True,
+    }
     groups = table[table["breakdown"] != "all"].set_index(["indicator", "wave", "group"])
     assert bool(groups.loc[("y", "w1", "site"), "significant"])
     # z in w1: the group p is tiny but the headline change is not significant
@@ -169,13 +223,15 @@ def test_a_headline_verdict_does_not_depend_on_the_number_of_group_tables():
     pd.testing.assert_series_equal(a.sort_index(), b.sort_index())
     # whereas one Holm family over the whole table makes it depend on them
     flat = families(pd.concat([rows, more], ignore_index=True), "holm_table", 0.05)
-    assert (flat[flat["breakdown"] == "all"]["p_adjusted"].to_numpy()
-            > alone["p_adjusted"].to_numpy()).any()
+    assert (
+        flat[flat["breakdown"] == "all"]["p_adjusted"].to_numpy() > alone["p_adjusted"].to_numpy()
+    ).any()
 
 
 def test_bh_families_are_per_indicator():
     from neacovid.publish.tables import families
     from neacovid.survey.multitest import adjust
+
     table = families(_change_rows(), "bh", 0.05)
     for _, rows in table.groupby("indicator"):
         np.testing.assert_allclose(rows["p_adjusted"], adjust(rows["p_value"].to_numpy(), "bh"))
@@ -204,8 +260,9 @@ def test_models_per_wave_adjust_only_the_effect_terms():
 
     data = _panel().assign(young=lambda d: d["young"].astype(str))
     design = Design("weight", strata="stratum", psu="resp_id")
-    table, tests = model_tables(data, design, "y", ["loc3"], ["group", "young"], _rules(10),
-                                references={"loc3": "site"})
+    table, tests = model_tables(
+        data, design, "y", ["loc3"], ["group", "young"], _rules(10), references={"loc3": "site"}
+    )
     assert set(table["wave"]) == {"w0", "w1", "w2", "w3"}
     effect = table["term"].str.startswith("C(loc3")
     assert table.loc[effect, "p_adjusted"].notna().all()
@@ -213,13 +270,19 @@ def test_models_per_wave_adjust_only_the_effect_terms():
     assert table.loc[~effect, "significant"].isna().all()
     for _, rows in table[effect].groupby("wave"):
         from neacovid.survey.multitest import holm
+
         np.testing.assert_allclose(rows["p_adjusted"], holm(rows["p_value"].to_numpy()))
     assert set(tests["factor"]) == {"loc3", "group", "young"}
     assert set(tests.loc[tests["factor"] == "loc3", "role"]) == {"effect"}
     # each wave's model is the wave's rows only: the same as fitting that wave alone
     from neacovid.survey.models import fit_logit
-    alone = fit_logit(data, design, "y ~ C(loc3, Treatment('site')) + C(group) + C(young)",
-                      subset=(data["wave"] == "w2").to_numpy()).table
+
+    alone = fit_logit(
+        data,
+        design,
+        "y ~ C(loc3, Treatment('site')) + C(group) + C(young)",
+        subset=(data["wave"] == "w2").to_numpy(),
+    ).table
     got = table[table["wave"] == "w2"].set_index("term")["estimate"]
     np.testing.assert_allclose(got.loc[alone["term"]], alone["estimate"], rtol=1e-12)
 
@@ -259,8 +322,7 @@ def test_adjusted_weights_give_the_stayers_the_baseline_composition():
     from neacovid.publish.attrition import adjusted_weights
 
     data = _panel()  # the baseline wave is w0: its columns are <name>_w0
-    data["group_w0"] = data["resp_id"].map(
-        data[data["wave"] == "w0"].set_index("resp_id")["group"])
+    data["group_w0"] = data["resp_id"].map(data[data["wave"] == "w0"].set_index("resp_id")["group"])
     design = Design("weight", strata="stratum", psu="resp_id")
     weights = adjusted_weights(data, design, "w0", ["loc3", "group"])
     base = (data["wave"] == "w0").to_numpy()
@@ -271,13 +333,21 @@ def test_adjusted_weights_give_the_stayers_the_baseline_composition():
         # people of the wave who were not in w0 keep their weighted total
         newcomer = rows & ~data["resp_id"].isin(data.loc[base, "resp_id"]).to_numpy()
         assert newcomer.any()
-        assert weights[newcomer].sum() == pytest.approx(data.loc[newcomer, "weight"].sum(),
-                                                        rel=1e-9)
+        assert weights[newcomer].sum() == pytest.approx(
+            data.loc[newcomer, "weight"].sum(), rel=1e-9
+        )
         known = rows & ~newcomer
         for column in ("loc3_w0", "group_w0"):
-            target = (data.loc[base].groupby(column, dropna=False)["weight"].sum()
-                      / data.loc[base, "weight"].sum())
-            got = (pd.Series(weights[known], index=data.index[known])
-                   .groupby(data.loc[known, column], dropna=False).sum() / weights[known].sum())
-            np.testing.assert_allclose(got.sort_index().to_numpy(),
-                                       target.sort_index().to_numpy(), atol=1e-7)
+            target = (
+                data.loc[base].groupby(column, dropna=False)["weight"].sum()
+                / data.loc[base, "weight"].sum()
+            )
+            got = (
+                pd.Series(weights[known], index=data.index[known])
+                .groupby(data.loc[known, column], dropna=False)
+                .sum()
+                / weights[known].sum()
+            )
+            np.testing.assert_allclose(
+                got.sort_index().to_numpy(), target.sort_index().to_numpy(), atol=1e-7
+            )

@@ -51,13 +51,15 @@ def run(pipeline_small):
     return pipeline_small.results, load_config(pipeline_small.config)
 
 
-def _inputs(results: Path, config: dict, tables: Path | None = None,
-            models: Path | None = None) -> AnnexInputs:
+def _inputs(
+    results: Path, config: dict, tables: Path | None = None, models: Path | None = None
+) -> AnnexInputs:
     tables = tables or results / "tables"
     models = models or results / "models"
     spec = config["tables"]
-    names = [s.name for s in table_specs(spec["shares"], spec["means"], spec["breakdowns"],
-                                         DERIVED_FROM)]
+    names = [
+        s.name for s in table_specs(spec["shares"], spec["means"], spec["breakdowns"], DERIVED_FROM)
+    ]
     base = config["compare"]["base"]
     indicators = config["models"]["indicators"]
     return AnnexInputs(
@@ -145,8 +147,12 @@ def test_cover_contents_notes_then_one_table_per_sheet(run, language):
     # every published table of the run (attrition, did, model tests too), nothing else
     expected = {f"tables/{p.name}" for p in (results / "tables").glob("*.csv")}
     expected |= {f"models/{p.name}" for p in (results / "models").glob("*.csv")}
-    assert {"tables/did.csv", "tables/r_indicators.csv", "models/burnout_tests.csv",
-            "tables/sensitivity_key_figures.csv"} <= expected
+    assert {
+        "tables/did.csv",
+        "tables/r_indicators.csv",
+        "models/burnout_tests.csv",
+        "tables/sensitivity_key_figures.csv",
+    } <= expected
     assert sources == expected
     for name in book.sheetnames:
         assert len(name) <= 31
@@ -246,8 +252,11 @@ def test_numbers_are_numbers_and_text_is_words_or_markers(run, language):
 def _checks(ws, header: list[str], csv: pd.DataFrame) -> dict[str, tuple[str, float, int]]:
     """English header -> (CSV column, scale, decimals) of the numbers checked."""
     source = _source(ws)
-    checks = {"p-value": ("p_value", 1.0, 4), "Respondents (n)": ("n", 1.0, 0),
-              "Odds ratio (ratio)": ("odds_ratio", 1.0, 2)}
+    checks = {
+        "p-value": ("p_value", 1.0, 4),
+        "Respondents (n)": ("n", 1.0, 0),
+        "Odds ratio (ratio)": ("odds_ratio", 1.0, 2),
+    }
     mean = ws.title.endswith("_means") or ("_by_" in source and "category" not in csv.columns)
     if mean:
         estimate = [h for h in header if re.fullmatch(r"Estimate \(.+\)", h)]
@@ -258,8 +267,13 @@ def _checks(ws, header: list[str], csv: pd.DataFrame) -> dict[str, tuple[str, fl
         checks["Estimate (%)"] = ("estimate", scale, 1)
         checks["Difference (percentage points)"] = ("diff", scale, 1)
         checks["Difference in differences (percentage points)"] = ("did", scale, 1)
-        checks.update({h: ("estimate_stayers", scale, 1) for h in header
-                       if h.startswith("Stayers: estimate in ")})
+        checks.update(
+            {
+                h: ("estimate_stayers", scale, 1)
+                for h in header
+                if h.startswith("Stayers: estimate in ")
+            }
+        )
     for key in ("p_adjusted", "p_holm"):
         methods = {str(m) for m in csv.get("adjustment", pd.Series(dtype=str)).dropna()}
         method = ADJUSTMENTS[methods.pop()] if len(methods) == 1 else "Holm"
@@ -273,8 +287,14 @@ def test_every_sheet_equals_its_csv_rounded_with_markers_in_hidden_rows(run):
     the verdict is the CSV's as yes/no, the status says [u] for an indicative row."""
     results, config = run
     book = _book(run, "en")
-    checked = {"ok": 0, "indicative": 0, "suppressed": 0, "empty": 0, "significant": 0,
-               "numbers": 0}
+    checked = {
+        "ok": 0,
+        "indicative": 0,
+        "suppressed": 0,
+        "empty": 0,
+        "significant": 0,
+        "numbers": 0,
+    }
     for ws in _table_sheets(book, "en"):
         csv = _rows_of(results, ws, config)
         header, rows = _table(ws)
@@ -284,19 +304,26 @@ def test_every_sheet_equals_its_csv_rounded_with_markers_in_hidden_rows(run):
         checks = _checks(ws, header, csv)
         status = header.index("Status")
         # a published figure is public: it stays beside a suppressed estimate
-        numeric = [i for i, name in enumerate(header) if i != status
-                   and not name.startswith("Published")
-                   and any(r[i].data_type == "n" for r in rows)]
+        numeric = [
+            i
+            for i, name in enumerate(header)
+            if i != status
+            and not name.startswith("Published")
+            and any(r[i].data_type == "n" for r in rows)
+        ]
         for (_, record), row in zip(csv.iterrows(), rows, strict=True):
             values = dict(zip(header, row, strict=True))
             flag = values["Status"].value
             checked[record["status"]] = checked.get(record["status"], 0) + 1
             if record["status"] in HIDDEN:
-                marker = MARK_SUPPRESSED if record["status"] == "suppressed" else (
-                    MARK_NOT_APPLICABLE)
+                marker = (
+                    MARK_SUPPRESSED if record["status"] == "suppressed" else (MARK_NOT_APPLICABLE)
+                )
                 hidden = [row[i] for i in numeric]
                 assert all(c.data_type == "s" and c.value == marker for c in hidden), (
-                    ws.title, [c.value for c in hidden])
+                    ws.title,
+                    [c.value for c in hidden],
+                )
                 assert flag.startswith(marker)
                 continue
             assert flag.startswith("[u]") == (record["status"] == "indicative"), ws.title
@@ -307,17 +334,22 @@ def test_every_sheet_equals_its_csv_rounded_with_markers_in_hidden_rows(run):
                     continue
                 assert cell.data_type == "n", (ws.title, name, cell.value)
                 assert cell.value == pytest.approx(round(value * scale, digits), abs=1e-9), (
-                    ws.title, name, value)
+                    ws.title,
+                    name,
+                    value,
+                )
                 checked["numbers"] += 1
             verdict = [h for h in header if h.startswith("Significant after")]
             if verdict:
-                expected = {"True": "yes", "False": "no"}.get(str(record["significant"]),
-                                                               MARK_NOT_APPLICABLE)
+                expected = {"True": "yes", "False": "no"}.get(
+                    str(record["significant"]), MARK_NOT_APPLICABLE
+                )
                 assert values[verdict[0]].value == expected, ws.title
                 checked["significant"] += expected == "yes"
     # the run exercises every status, significant tests and thousands of numbers
-    assert all(checked[k] for k in ("ok", "indicative", "suppressed", "empty",
-                                    "significant")), checked
+    assert all(checked[k] for k in ("ok", "indicative", "suppressed", "empty", "significant")), (
+        checked
+    )
     assert checked["numbers"] > 5_000
 
 
@@ -327,7 +359,8 @@ def test_every_suppressed_row_of_every_csv_is_marked(run, language):
     book = _book(run, language)
     marked = sum(
         str(row[-1].value).startswith("[x]")
-        for ws in _table_sheets(book, language) for row in _table(ws)[1]
+        for ws in _table_sheets(book, language)
+        for row in _table(ws)[1]
     )
     suppressed = sum(
         (read_csv(p)["status"] == "suppressed").sum()
@@ -349,13 +382,16 @@ def test_adjustment_method_in_the_headers_is_the_csvs(run, language):
         adjusted = [h for h in header if h.startswith(after)]
         if "p_adjusted" not in csv.columns:
             continue
-        methods = {str(m) for m in csv["adjustment"].dropna()} if "adjustment" in csv else {
-            "holm"}  # models/<indicator>_logit.csv: Holm over the effects
+        methods = (
+            {str(m) for m in csv["adjustment"].dropna()} if "adjustment" in csv else {"holm"}
+        )  # models/<indicator>_logit.csv: Holm over the effects
         (method,) = methods
         assert len(adjusted) == 1, (ws.title, header)
         assert ADJUSTMENTS[method] in adjusted[0], (ws.title, adjusted)
-        assert any(h.startswith(("Significant", "Significant na")) and ADJUSTMENTS[method] in h
-                   for h in header), ws.title
+        assert any(
+            h.startswith(("Significant", "Significant na")) and ADJUSTMENTS[method] in h
+            for h in header
+        ), ws.title
         assert any(h.startswith(("Test family", "Toetsfamilie")) for h in header), ws.title
         seen += 1
     assert seen >= 10  # changes, contrasts, did, the test, models, stayers
@@ -368,23 +404,37 @@ def test_headers_in_words_with_units(run):
     en = _book(run, "en")
     header, _ = _table(en["burnout_by_location"])
     assert header == [
-        "Indicator", "Wave (year-month)", "Work location at the time of the wave", "Category",
-        "Estimate (%)", "Standard error (percentage points)", f"{level} CI lower (%)",
-        f"{level} CI upper (%)", "Respondents (n)", "Respondents in the category (n)",
-        "Weighted count (rounded to 1,000)", "Design effect (ratio)", "Degrees of freedom",
+        "Indicator",
+        "Wave (year-month)",
+        "Work location at the time of the wave",
+        "Category",
+        "Estimate (%)",
+        "Standard error (percentage points)",
+        f"{level} CI lower (%)",
+        f"{level} CI upper (%)",
+        "Respondents (n)",
+        "Respondents in the category (n)",
+        "Weighted count (rounded to 1,000)",
+        "Design effect (ratio)",
+        "Degrees of freedom",
         "Status",
     ]
     header, _ = _table(en[f"burnout_by_age_group_{baseline}"])
     assert header[2] == f"Age group in {baseline} (years)"
     assert en[f"burnout_by_location_{baseline}"]["A1"].value == (
-        f"Burn-out complaints by wave and work location in {baseline}")
+        f"Burn-out complaints by wave and work location in {baseline}"
+    )
     header, _ = _table(en["sitting_hours_by_wave"])
     assert "Estimate (hours per working day)" in header
     nl = _book(run, "nl")
     header, _ = _table(nl["burnout_by_location"])
-    assert {"Schatting (%)", f"Ondergrens {level}-interval (%)", "Respondenten (n)",
-            "Gewogen aantal (afgerond op 1.000)",
-            "Werklocatie op het moment van de meting"} <= set(header)
+    assert {
+        "Schatting (%)",
+        f"Ondergrens {level}-interval (%)",
+        "Respondenten (n)",
+        "Gewogen aantal (afgerond op 1.000)",
+        "Werklocatie op het moment van de meting",
+    } <= set(header)
     header, _ = _table(nl[f"burnout_by_age_group_{baseline}"])
     assert header[2] == f"Leeftijdsgroep in {baseline} (jaar)"
     # no CSV column name is left as a header
@@ -403,10 +453,13 @@ def test_groups_say_at_the_time_or_in_the_baseline_wave(run):
     changes = read_csv(results / "tables" / f"changes_vs_{base}.csv")
     changes = changes[~changes["indicator"].isin(config["tables"]["means"])]
     shown = [r["Breakdown"] for r in _values(book[f"changes_vs_{base}"])]
-    words = {"all": "all employees", "location": "work location at the time of the wave",
-             "age_group": "age group at the time of the wave",
-             f"location_{baseline}": f"work location in {baseline}",
-             f"age_group_{baseline}": f"age group in {baseline}"}
+    words = {
+        "all": "all employees",
+        "location": "work location at the time of the wave",
+        "age_group": "age group at the time of the wave",
+        f"location_{baseline}": f"work location in {baseline}",
+        f"age_group_{baseline}": f"age group in {baseline}",
+    }
     assert shown == [words[b] for b in changes["breakdown"]]
     assert f"location_{baseline}" in set(changes["breakdown"])
     header, _ = _table(book["contrasts"])
@@ -458,8 +511,10 @@ def test_cover_says_what_the_data_are_and_where_they_come_from(run):
 
     results, _ = run
     provenance = json.loads((results / "provenance.json").read_text(encoding="utf-8"))
-    for language, synthetic in (("nl", "Synthetische demonstratiedata"),
-                                ("en", "Synthetic demonstration data")):
+    for language, synthetic in (
+        ("nl", "Synthetische demonstratiedata"),
+        ("en", "Synthetic demonstration data"),
+    ):
         cover = _book(run, language)[FIXED[language][0]]
         text = "\n".join(str(c.value) for c in cover["A"] if c.value)
         assert synthetic in text
@@ -585,15 +640,30 @@ def test_a_model_that_could_not_be_estimated(run, tmp_path):
     models = tmp_path / "models"
     shutil.copytree(results / "models", models)
     waves = [str(w) for w in config["data"]["waves"]]
-    pd.DataFrame({"indicator": "lonely", "wave": waves, "term": "(model)", "n": 0,
-                  "status": "not_estimable", "reason": "not estimable: ..."}).to_csv(
-        models / "lonely_logit.csv", index=False)
+    pd.DataFrame(
+        {
+            "indicator": "lonely",
+            "wave": waves,
+            "term": "(model)",
+            "n": 0,
+            "status": "not_estimable",
+            "reason": "not estimable: ...",
+        }
+    ).to_csv(models / "lonely_logit.csv", index=False)
     (models / "lonely_tests.csv").write_text("\n", encoding="utf-8")  # no wave estimable
     # one wave of another model
     frame = pd.read_csv(models / "kans_logit.csv", dtype=str)
     frame = frame[frame["wave"] != waves[0]]
-    lost = pd.DataFrame({"indicator": ["kans"], "wave": [waves[0]], "term": ["(model)"],
-                         "n": ["0"], "status": ["not_estimable"], "reason": ["..."]})
+    lost = pd.DataFrame(
+        {
+            "indicator": ["kans"],
+            "wave": [waves[0]],
+            "term": ["(model)"],
+            "n": ["0"],
+            "status": ["not_estimable"],
+            "reason": ["..."],
+        }
+    )
     pd.concat([lost, frame]).to_csv(models / "kans_logit.csv", index=False)
     target = tmp_path / "tables.xlsx"
     write_workbook(target, _inputs(results, config, models=models), config, "en")
@@ -634,20 +704,28 @@ def test_report_links_the_workbook_of_its_language(run, language, tmp_path):
     manifest.write_text(json.dumps({"figures": []}), encoding="utf-8")
     page = tmp_path / "report" / language / "index.html"
     page.parent.mkdir(parents=True)
-    report(results_dir=str(results), template_dir=str(REPO / "workflow" / "templates"),
-           figures_manifest=str(manifest), language=language, config=config,
-           output=str(page), workbook=str(tmp_path / "tables" / WORKBOOKS[language]))
+    report(
+        results_dir=str(results),
+        template_dir=str(REPO / "workflow" / "templates"),
+        figures_manifest=str(manifest),
+        language=language,
+        config=config,
+        output=str(page),
+        workbook=str(tmp_path / "tables" / WORKBOOKS[language]),
+    )
     html = page.read_text(encoding="utf-8")
     links = re.findall(r'<a href="([^"]+\.xlsx)"', html)
     assert links == [f"../../tables/{WORKBOOKS[language]}"]
     assert (page.parent / unquote(links[0])).resolve() == (
-        tmp_path / "tables" / WORKBOOKS[language]).resolve()
+        tmp_path / "tables" / WORKBOOKS[language]
+    ).resolve()
 
 
 def test_pandas_reads_the_workbook(run):
     results, _ = run
-    frame = pd.read_excel(results / "tables" / "tables.xlsx", sheet_name="burnout_by_wave",
-                          skiprows=4)
+    frame = pd.read_excel(
+        results / "tables" / "tables.xlsx", sheet_name="burnout_by_wave", skiprows=4
+    )
     assert frame["Estimate (%)"].dtype.kind == "f"
     assert frame["Respondents (n)"].dtype.kind in "if"
 
@@ -663,7 +741,7 @@ def test_release_date_must_be_a_date_in_quotes():
     config = load_config()
     unquoted = copy.deepcopy(config)
     unquoted["report"]["release_date"] = datetime.date(2026, 3, 1)  # YAML's reading
-    with pytest.raises(ConfigError, match=r'report.release_date: write the date in quotes'):
+    with pytest.raises(ConfigError, match=r"report.release_date: write the date in quotes"):
         validate_config(unquoted)
     config["report"]["release_date"] = "2026-02-30"
     validate_config(config)  # the pattern passes ...

@@ -27,8 +27,18 @@ from neacovid.survey.estimate import (
 )
 from neacovid.survey.models import LINEAR_COLUMNS, MODELS, linear, logit
 
-TEXT = ["var", "by", "subset", "domain", "category", "numerator", "denominator", "statistic",
-        "family", "formula"]
+TEXT = [
+    "var",
+    "by",
+    "subset",
+    "domain",
+    "category",
+    "numerator",
+    "denominator",
+    "statistic",
+    "family",
+    "formula",
+]
 PROBS = [0.1, 0.25, 0.5, 0.75, 0.9]
 QUANTILES = read_reference("stats_quantiles.csv", TEXT)
 RATIOS = read_reference("stats_ratios.csv", TEXT)
@@ -125,8 +135,9 @@ def test_quantiles_of_an_empty_domain_and_bad_probabilities():
 def test_ratios_equal_r_svyratio(expected):
     first = expected.iloc[0]
     options = _options(first)
-    got = ratios(read_data(first.data), design_from_row(first), first.numerator,
-                 first.denominator, **options)
+    got = ratios(
+        read_data(first.data), design_from_row(first), first.numerator, first.denominator, **options
+    )
     assert list(got.columns) == [*(options["by"] or []), *RATIO_COLUMNS]
     got = _with_domain(got, options["by"]).reset_index(drop=True)
     expected = expected.reset_index(drop=True)
@@ -166,8 +177,7 @@ def test_subset_rows_semantics():
     np.testing.assert_array_equal(subset_rows(data, "a > 1"), [False, True, False])
     np.testing.assert_array_equal(subset_rows(data, 's == "x"'), [True, False, False])
     # pandas' NA in the result is outside, as R's subset() treats NA.
-    np.testing.assert_array_equal(subset_rows(data.convert_dtypes(), "a > 1"),
-                                  [False, True, False])
+    np.testing.assert_array_equal(subset_rows(data.convert_dtypes(), "a > 1"), [False, True, False])
     np.testing.assert_array_equal(subset_rows(data, "True"), [True, True, True])
     mask = pd.Series([True, False, True], index=[10, 11, 12])  # by position
     np.testing.assert_array_equal(subset_rows(data, mask), [True, False, True])
@@ -215,8 +225,13 @@ def test_subset_keeps_the_design():
 def test_models_equal_r_svyglm(expected):
     first = expected.iloc[0]
     fit = MODELS[first.family]
-    got = fit(read_data(first.data), design_from_row(first), first.formula, level=first.level,
-              subset=first.subset or None).table
+    got = fit(
+        read_data(first.data),
+        design_from_row(first),
+        first.formula,
+        level=first.level,
+        subset=first.subset or None,
+    ).table
     assert got.attrs["n"] == first.n
     if first.family == "gaussian":
         assert list(got.columns) == LINEAR_COLUMNS
@@ -256,10 +271,17 @@ def test_linear_outcome_errors():
 
 def test_reference_covers_the_issue():
     assert set(QUANTILES["quantile"]) == set(PROBS)
-    designs = {(r.strata != "", r.psu != "", r.fpc != "", r.calibration != "")
-               for r in QUANTILES.itertuples()}
-    assert {(True, False, True, False), (True, False, False, False), (False, True, True, False),
-            (False, True, False, False), (True, False, True, True)} <= designs
+    designs = {
+        (r.strata != "", r.psu != "", r.fpc != "", r.calibration != "")
+        for r in QUANTILES.itertuples()
+    }
+    assert {
+        (True, False, True, False),
+        (True, False, False, False),
+        (False, True, True, False),
+        (False, True, False, False),
+        (True, False, True, True),
+    } <= designs
     assert (QUANTILES["by"] == "awards").any() and (QUANTILES["var"] == "meals").any()
     assert QUANTILES["ci_low"].isna().any()  # R's NaN limits are exercised
     assert (QUANTILES["subset"] != "").any() and (RATIOS["subset"] != "").any()
@@ -286,14 +308,21 @@ CALIBRATIONS = st.sampled_from([(), ("h",)])
 
 def _sample(sample) -> pd.DataFrame:
     w, y, x, h, inside = sample
-    return pd.DataFrame({"w": w, "y": np.asarray(y, dtype=float), "x": x, "h": h,
-                         "inside": inside, "one": 1.0})
+    return pd.DataFrame(
+        {"w": w, "y": np.asarray(y, dtype=float), "x": x, "h": h, "inside": inside, "one": 1.0}
+    )
 
 
 def _same(a: pd.DataFrame, b: pd.DataFrame, columns) -> None:
     for c in columns:
-        np.testing.assert_allclose(a[c].to_numpy(dtype=float), b[c].to_numpy(dtype=float),
-                                   rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=c)
+        np.testing.assert_allclose(
+            a[c].to_numpy(dtype=float),
+            b[c].to_numpy(dtype=float),
+            rtol=1e-9,
+            atol=1e-12,
+            equal_nan=True,
+            err_msg=c,
+        )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -339,8 +368,11 @@ def test_ratio_to_one_and_intercept_only_model_are_the_mean(sample, calibration)
     data = _sample(sample)
     design = Design("w", strata="h", lonely_psu="certainty", calibration=calibration)
     mean = means(data, design, "y", by="h")
-    _same(ratios(data, design, "y", "one", by="h"), mean,
-          ["estimate", "se", "ci_low", "ci_high", "n", "weighted_n", "df"])
+    _same(
+        ratios(data, design, "y", "one", by="h"),
+        mean,
+        ["estimate", "se", "ci_low", "ci_high", "n", "weighted_n", "df"],
+    )
     if data["y"].nunique() > 1 and data["h"].nunique() > 1:
         # svyglm(y ~ 1, gaussian): the sandwich of the intercept is the mean's
         # variance; its df is degf + 1 - 1.

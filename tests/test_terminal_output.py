@@ -30,8 +30,20 @@ NASTY = {
     "line separator": "a\u2028b",
 }
 CONTROL = [chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))] + [
-    "\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069",
-    "\u2028", "\u2029", "\u200e", "\u200f", "\u061c",
+    "\u202a",
+    "\u202b",
+    "\u202c",
+    "\u202d",
+    "\u202e",
+    "\u2066",
+    "\u2067",
+    "\u2068",
+    "\u2069",
+    "\u2028",
+    "\u2029",
+    "\u200e",
+    "\u200f",
+    "\u061c",
 ]
 
 
@@ -104,7 +116,9 @@ def test_a_newline_in_a_message_stays_on_one_line(tmp_path):
     missing = folder / "wave.sav"
     done = subprocess.run(
         [sys.executable, "-m", "neacovid", "inspect", str(missing)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()

@@ -81,7 +81,8 @@ def test_comparison_tables(synthetic_run):
     assert set(changes["base"]) == {"2019"}
     assert "2019" not in set(changes["wave"])
     assert {"all", "location", "age_group", "location_2019", "age_group_2019"} == set(
-        changes["breakdown"])
+        changes["breakdown"]
+    )
     ok = changes[changes["status"] == "ok"]
     assert (ok["diff"] - (ok["estimate"] - ok["base_estimate"])).abs().max() < 1e-12
     assert (changes["p_adjusted"].dropna() >= changes["p_value"].dropna()).all()
@@ -94,16 +95,24 @@ def test_comparison_tables(synthetic_run):
     did = pd.read_csv(tables / "did.csv", dtype={"wave": str})
     assert set(did["comparison"]) == {"young_vs_older", "young_vs_older_by_location"}
     shown = did[did["status"] != "suppressed"]
-    assert (shown["did"] - ((shown["estimate_a"] - shown["base_estimate_a"])
-                            - (shown["estimate_b"] - shown["base_estimate_b"]))).abs().max() < 1e-12
+    assert (
+        shown["did"]
+        - (
+            (shown["estimate_a"] - shown["base_estimate_a"])
+            - (shown["estimate_b"] - shown["base_estimate_b"])
+        )
+    ).abs().max() < 1e-12
     consecutive = pd.read_csv(tables / "changes_consecutive.csv", dtype=str)
     assert set(zip(consecutive["base"], consecutive["wave"], strict=True)) >= {
-        ("2019", "2020-06"), ("2021-03", "2021-11")}
+        ("2019", "2020-06"),
+        ("2021-03", "2021-11"),
+    }
     contrasts = pd.read_csv(tables / "contrasts.csv")
     assert set(contrasts["contrast"]) == {"home_vs_onsite", "young_vs_older"}
     test = pd.read_csv(tables / "tests_location_by_age.csv", dtype={"wave": str})
-    assert len(test) == 6 and {"statistic", "ndf", "ddf", "p_value", "p_adjusted",
-                               "family"} <= set(test)
+    assert len(test) == 6 and {"statistic", "ndf", "ddf", "p_value", "p_adjusted", "family"} <= set(
+        test
+    )
 
 
 def test_tables_for_every_indicator_and_breakdown(synthetic_run):
@@ -319,19 +328,17 @@ def test_disclosure_rules_hold_in_every_table(synthetic_run):
         n = table[[c for c in counts if c in table]].min(axis=1)
         shown = table["status"].isin(["ok", "indicative"])
         assert (n[shown] >= rules["min_n"]).all(), path.name
-        assert (table.loc[shown & (n < rules["flag_n"]), "status"] == "indicative").all(), (
-            path.name)
+        assert (table.loc[shown & (n < rules["flag_n"]), "status"] == "indicative").all(), path.name
         hidden = table[table["status"] == "suppressed"]
-        numbers = [c for c in ("estimate", "diff", "se", "ci_low", "ci_high", "n", "p_value")
-                   if c in table]
+        numbers = [
+            c for c in ("estimate", "diff", "se", "ci_low", "ci_high", "n", "p_value") if c in table
+        ]
         assert hidden[numbers].isna().all().all(), path.name
         statuses |= set(table["status"])
     # at scale 0.05 the small cells exist: the rules are really exercised
     assert {"ok", "indicative", "suppressed"} <= statuses
     check = pd.read_csv(tmp / "results/output_check.csv")
-    flagged = sum(
-        pd.read_csv(p)["status"].isin(["suppressed", "indicative"]).sum() for p in tables
-    )
+    flagged = sum(pd.read_csv(p)["status"].isin(["suppressed", "indicative"]).sum() for p in tables)
     assert len(check) == flagged
 
 
@@ -445,9 +452,21 @@ def test_snakemake_report_zip(synthetic_run):
     tmp, config, _ = synthetic_run
     target = tmp / "snakemake-report.zip"
     done = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "1", "--configfile", str(config),
-         "--report", str(target)],
-        cwd=REPO, capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--cores",
+            "1",
+            "--configfile",
+            str(config),
+            "--report",
+            str(target),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     with zipfile.ZipFile(target) as archive:
@@ -466,11 +485,17 @@ def test_killed_run_then_rerun_gives_the_bytes_of_an_uninterrupted_run(synthetic
     results.rename(first)
     process = subprocess.Popen(
         [sys.executable, "-m", "neacovid.cli", "run", "--configfile", str(config)],
-        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 120
-    while (not (results / "analysis.parquet").exists() and time.monotonic() < deadline
-           and process.poll() is None):
+    while (
+        not (results / "analysis.parquet").exists()
+        and time.monotonic() < deadline
+        and process.poll() is None
+    ):
         time.sleep(0.2)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
@@ -512,8 +537,11 @@ def test_one_design_a_wave_has_one_se_everywhere(synthetic_run):
     burnout = pd.read_csv(tables / "burnout_by_wave.csv", dtype=text)
     burnout = burnout[burnout["category"].isin(["1", "1.0"])].set_index("wave")
     changes = pd.read_csv(tables / "changes_vs_2019.csv", dtype=text)
-    overall = changes[(changes["indicator"] == "burnout") & (changes["breakdown"] == "all")
-                      & (changes["status"] == "ok")]
+    overall = changes[
+        (changes["indicator"] == "burnout")
+        & (changes["breakdown"] == "all")
+        & (changes["status"] == "ok")
+    ]
     assert len(overall) >= 4
     for row in overall.itertuples():
         expected = (burnout.loc[row.wave, "se"] ** 2 + burnout.loc[row.base, "se"] ** 2) ** 0.5
@@ -521,13 +549,18 @@ def test_one_design_a_wave_has_one_se_everywhere(synthetic_run):
         assert row.estimate == pytest.approx(burnout.loc[row.wave, "estimate"], rel=1e-12)
     key = pd.read_csv(tables / "kerncijfers.csv", dtype=text)
     location = pd.read_csv(tables / "location_by_wave.csv", dtype=text).set_index(
-        ["wave", "category"])
-    employees = key[(key["population"] == "employees") & (key["indicator"] == "location")
-                    & (key["status"] != "suppressed")]
+        ["wave", "category"]
+    )
+    employees = key[
+        (key["population"] == "employees")
+        & (key["indicator"] == "location")
+        & (key["status"] != "suppressed")
+    ]
     assert len(employees)
     for row in employees.itertuples():
-        assert row.se == pytest.approx(100 * location.loc[(row.wave, row.category), "se"],
-                                       rel=1e-10)
+        assert row.se == pytest.approx(
+            100 * location.loc[(row.wave, row.category), "se"], rel=1e-10
+        )
     check = json.loads((tmp / "results/design_check.json").read_text())
     assert check["design"]["strata"] == "stratum_2019" and check["design"]["psu"] == "resp_id"
     assert check["calibration_cells"] > check["calibration_rank"] > 0
@@ -553,14 +586,14 @@ def test_report_says_whom_the_panel_groups_hold(synthetic_run, language):
     parser.feed(html)
     retention = pd.read_csv(tmp / "results/tables/attrition.csv", dtype={"wave": str})
     retention = retention[retention["breakdown"] == "all"]
-    rows = [r for r in parser.rows if len(r) == 5][1:len(retention) + 1]
-    assert [r[1] for r in rows] == [format_number(n, language, 0)
-                                    for n in retention["n_stayed"]]
+    rows = [r for r in parser.rows if len(r) == 5][1 : len(retention) + 1]
+    assert [r[1] for r in rows] == [format_number(n, language, 0) for n in retention["n_stayed"]]
     parser = _Cells("young")
     parser.feed(html)
     now = pd.read_csv(tmp / "results/tables/burnout_by_age_group.csv", dtype={"wave": str})
-    first = now[(now["age_group"] == "15-24") & (now["category"] == 1)
-                & (now["wave"] == "2019")].iloc[0]
+    first = now[
+        (now["age_group"] == "15-24") & (now["category"] == 1) & (now["wave"] == "2019")
+    ].iloc[0]
     young = [r for r in parser.rows if len(r) == 5]
     assert young[1][1] == format_number(first["n"], language, 0)
     assert [r[2] for r in young[1:]] == ["15", "15", "16", "16", "17", "18"]

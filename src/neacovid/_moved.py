@@ -14,12 +14,26 @@ import sys
 import warnings
 
 MOVED = {
-    **{m: f"neacovid.survey.{m}" for m in
-       ("design", "taylor", "ci", "estimate", "compare", "models", "panel")},
-    **{m: f"neacovid.data.{m}" for m in
-       ("io", "config", "codebook", "harmonize", "indicators", "synth")},
-    **{m: f"neacovid.publish.{m}" for m in
-       ("tables", "disclosure", "keyfigures", "figures", "report", "notebooks", "provenance")},
+    **{
+        m: f"neacovid.survey.{m}"
+        for m in ("design", "taylor", "ci", "estimate", "compare", "models", "panel")
+    },
+    **{
+        m: f"neacovid.data.{m}"
+        for m in ("io", "config", "codebook", "harmonize", "indicators", "synth")
+    },
+    **{
+        m: f"neacovid.publish.{m}"
+        for m in (
+            "tables",
+            "disclosure",
+            "keyfigures",
+            "figures",
+            "report",
+            "notebooks",
+            "provenance",
+        )
+    },
     "pipeline": "neacovid.workflow",
 }
 

@@ -168,8 +168,8 @@ def _labelled(table, path: str, var: str, by: list[str]):
     for column in coded:
         if column in table.columns:
             table[column] = table[column].map(
-                lambda v: v if v is None or (isinstance(v, float) and v != v) else
-                category_label(v))
+                lambda v: v if v is None or (isinstance(v, float) and v != v) else category_label(v)
+            )
     if Path(path).suffix.lower() not in (".sav", ".zsav"):
         return table
     from neacovid.data.spss import read_metadata
@@ -224,8 +224,16 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     data = _read(read_table, args, [args.var, args.over, *by, *design.columns])
     data[args.over] = data[args.over].astype(str)
     base = None if args.base.lower() == "none" else args.base
-    result = changes(data, design, args.var, over=args.over, base=base, by=by, level=args.level,
-                     subset=args.subset)
+    result = changes(
+        data,
+        design,
+        args.var,
+        over=args.over,
+        base=base,
+        by=by,
+        level=args.level,
+        subset=args.subset,
+    )
     _write(_protected(args, result, lambda t, r: protect_changes(t, by, args.over, r)), args.out)
 
 
@@ -243,8 +251,10 @@ def _cmd_model(args: argparse.Namespace) -> None:
     elif args.test_out:
         raise DataError("--test-out needs --test TERMS (e.g. --test 'C(location),C(wave)')")
     binary = args.family == "binomial"
-    _write(_protected(args, result.table, lambda t, r: protect_model(result, data, r, binary)),
-           args.out)
+    _write(
+        _protected(args, result.table, lambda t, r: protect_model(result, data, r, binary)),
+        args.out,
+    )
     if tests is not None:
         _write(tests, args.test_out)
 
@@ -311,8 +321,10 @@ def _write_codebook_draft(args: argparse.Namespace) -> None:
             f"Required and not found: {', '.join(draft.required_without_variable)}; the draft "
             "loads only once they are mapped."
         )
-    print(f"Next: review {out}, rename the wave {PLACEHOLDER} to the wave's id, check it with "
-          f"`neacovid inspect {printable(args.file, limit=None)} --codebook {out}`.")
+    print(
+        f"Next: review {out}, rename the wave {PLACEHOLDER} to the wave's id, check it with "
+        f"`neacovid inspect {printable(args.file, limit=None)} --codebook {out}`."
+    )
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
@@ -343,9 +355,11 @@ def _cmd_notebooks(args: argparse.Namespace) -> None:
     elif importlib.util.find_spec("jupyterlab") is not None:
         command = [sys.executable, "-m", "jupyterlab"]
     else:
-        raise ConfigError("JupyterLab is not installed: run `make notebooks` (it installs the "
-                          "pinned Lab in .venv-lab), or `pip install -c requirements.lock "
-                          "jupyterlab==4.6.6` into any environment")
+        raise ConfigError(
+            "JupyterLab is not installed: run `make notebooks` (it installs the "
+            "pinned Lab in .venv-lab), or `pip install -c requirements.lock "
+            "jupyterlab==4.6.6` into any environment"
+        )
     command += [f"--notebook-dir={REPO / 'notebooks'}", *[a for a in args.lab_args if a != "--"]]
     sys.exit(subprocess.run(command, check=False).returncode)
 
@@ -388,7 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="confidence interval method for shares, as svyciprop(method=) (default: logit)",
     )
     est.add_argument(
-        "--mean", action="store_true",
+        "--mean",
+        action="store_true",
         help="the weighted mean of a numeric VAR, as svymean, t interval",
     )
     est.add_argument(
@@ -426,7 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
     com.add_argument("--var", required=True, help="0/1 indicator or numeric variable")
     com.add_argument("--over", default="wave", help="the column compared (default: wave)")
     com.add_argument(
-        "--base", default="2019",
+        "--base",
+        default="2019",
         help="level everything is compared with (default: 2019); 'none': consecutive levels",
     )
     com.add_argument("--by", help="comma-separated group columns, e.g. location")
@@ -452,18 +468,21 @@ def build_parser() -> argparse.ArgumentParser:
     mod.add_argument("data", help="input table: .csv, .parquet or .sav")
     mod.add_argument("--formula", required=True, help="outcome ~ terms (patsy syntax)")
     mod.add_argument(
-        "--test", metavar="TERMS",
+        "--test",
+        metavar="TERMS",
         help="Wald tests that all coefficients of each term are 0, terms as written in the "
         "formula, separated by commas, e.g. 'C(location),C(wave)' (join terms with + to test "
         "them together): R's regTermTest(model, ~term), F on (coefficients, the model's df) "
         "degrees of freedom; columns term, statistic, ndf, ddf, p_value",
     )
     mod.add_argument(
-        "--test-out", help="CSV file for the --test results (default: standard output, after "
-        "the coefficients)",
+        "--test-out",
+        help="CSV file for the --test results (default: standard output, after the coefficients)",
     )
     mod.add_argument(
-        "--family", default="binomial", choices=("binomial", "gaussian"),
+        "--family",
+        default="binomial",
+        choices=("binomial", "gaussian"),
         help="binomial: logistic regression (quasibinomial); gaussian: linear regression "
         "(default: binomial)",
     )
@@ -484,12 +503,15 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--weight", required=True, help="the weights to calibrate (positive)")
     cal.add_argument("--margins", required=True, help="CSV with variable,category,total")
     cal.add_argument(
-        "--method", default="raking", choices=("raking", "linear"),
+        "--method",
+        default="raking",
+        choices=("raking", "linear"),
         help="raking (g = exp(x'l), never negative) or linear (GREG, g = 1 + x'l) "
         "(default: raking)",
     )
     cal.add_argument(
-        "--bounds", metavar="LOW,HIGH",
+        "--bounds",
+        metavar="LOW,HIGH",
         help="limits on g = new weight / old weight, e.g. 0.5,2 (default: none)",
     )
     cal.add_argument("--out", required=True, help="output table: .csv or .parquet")
@@ -571,8 +593,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start JupyterLab on notebooks/. The notebooks read the pipeline's "
         "results/analysis.parquet: run `neacovid run` first.",
     )
-    lab.add_argument("lab_args", nargs=argparse.REMAINDER,
-                     help="further arguments for JupyterLab after --, e.g. -- --no-browser")
+    lab.add_argument(
+        "lab_args",
+        nargs=argparse.REMAINDER,
+        help="further arguments for JupyterLab after --, e.g. -- --no-browser",
+    )
     lab.set_defaults(func=_cmd_notebooks)
     return parser
 

@@ -91,8 +91,12 @@ def check_data(config: dict, codebook, design) -> None:
         frames[wave] = frame
     waves = [str(w) for w in data["waves"]]
     baseline = data.get("baseline")
-    analysis, _ = analysis_data([frames[w] for w in waves], config["indicators"], baseline,
-                                frames.get(str(baseline)) if baseline else None)
+    analysis, _ = analysis_data(
+        [frames[w] for w in waves],
+        config["indicators"],
+        baseline,
+        frames.get(str(baseline)) if baseline else None,
+    )
     design.bind(analysis)
 
 
@@ -119,16 +123,20 @@ def check_table_variables(config: dict, known: set[str]) -> None:
     """Every indicator and breakdown the tables ask for must exist after `derive` (or
     carry a baseline wave's value: ``location_2019``)."""
     named = [(f"tables.{key}", config["tables"][key]) for key in ("shares", "means", "breakdowns")]
-    named += [("compare.indicators", config["compare"]["indicators"]),
-              ("compare.breakdowns", config["compare"]["breakdowns"]),
-              ("models.indicators", config["models"]["indicators"]),
-              ("models.effects", config["models"]["effects"]),
-              ("models.adjust", config["models"]["adjust"]),
-              ("attrition.breakdowns", config["attrition"]["breakdowns"]),
-              ("attrition.outcomes", config["attrition"]["outcomes"]),
-              ("attrition.indicators", config["attrition"]["indicators"])]
-    named += [(f"compare.did.{spec['name']}", [spec["group"], *spec["by"]])
-              for spec in config["compare"]["did"]]
+    named += [
+        ("compare.indicators", config["compare"]["indicators"]),
+        ("compare.breakdowns", config["compare"]["breakdowns"]),
+        ("models.indicators", config["models"]["indicators"]),
+        ("models.effects", config["models"]["effects"]),
+        ("models.adjust", config["models"]["adjust"]),
+        ("attrition.breakdowns", config["attrition"]["breakdowns"]),
+        ("attrition.outcomes", config["attrition"]["outcomes"]),
+        ("attrition.indicators", config["attrition"]["indicators"]),
+    ]
+    named += [
+        (f"compare.did.{spec['name']}", [spec["group"], *spec["by"]])
+        for spec in config["compare"]["did"]
+    ]
     for key, names in named:
         for name in names:
             if name not in known:
@@ -190,13 +198,18 @@ def run_workflow(
     ]
     print(f"neacovid run: running the workflow (log: {snakemake_log})", flush=True)
     if removed:
-        print(f"neacovid run: removed {removed} half-written file(s) of an interrupted run",
-              flush=True)
+        print(
+            f"neacovid run: removed {removed} half-written file(s) of an interrupted run",
+            flush=True,
+        )
     started = time.time()
     with open(snakemake_log, "w", encoding="utf-8") as log:
-        done = run_child(command, stdout=None if verbose else log,
-                         stderr=None if verbose else subprocess.STDOUT,
-                         keep_fds=(lock_fd,))
+        done = run_child(
+            command,
+            stdout=None if verbose else log,
+            stderr=None if verbose else subprocess.STDOUT,
+            keep_fds=(lock_fd,),
+        )
     if done.returncode != 0:
         errors = job_errors(log_dir, since=started)
         if errors:
@@ -225,17 +238,19 @@ def data_quality_lines(results: Path, waves: Sequence[str]) -> list[str]:
         if not path.is_file():
             continue
         audit = json.loads(path.read_text(encoding="utf-8"))
-        for key, what in (("out_of_range", "out of range"),
-                          ("unmapped_codes", "not in the codebook")):
+        for key, what in (
+            ("out_of_range", "out of range"),
+            ("unmapped_codes", "not in the codebook"),
+        ):
             found = audit.get(key) or {}
             total = sum(sum(counts.values()) for counts in found.values())
             if total:
                 detail = "; ".join(
-                    f"{printable(variable)}: " + ", ".join(
-                        f"{printable(code)} ({n})" for code, n in counts.items())
-                    for variable, counts in found.items())
-                lines.append(f"{wave}: {total} value(s) {what}, set missing ({detail}); "
-                             f"see {path}")
+                    f"{printable(variable)}: "
+                    + ", ".join(f"{printable(code)} ({n})" for code, n in counts.items())
+                    for variable, counts in found.items()
+                )
+                lines.append(f"{wave}: {total} value(s) {what}, set missing ({detail}); see {path}")
     return lines
 
 
@@ -245,8 +260,9 @@ def write_config(config: dict, target: Path) -> None:
     from neacovid.data.io import atomic_path
 
     with atomic_path(target) as tmp:
-        tmp.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
-                       encoding="utf-8")
+        tmp.write_text(
+            yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8"
+        )
 
 
 def remove_stale_temporaries(results: Path) -> int:
@@ -303,8 +319,9 @@ def run_child(command: Sequence[str], keep_fds: tuple[int, ...] = (), **kwargs):
         except (OSError, AttributeError):
             pass  # not Linux: the signal handlers below still stop the group
 
-    child = subprocess.Popen(command, start_new_session=True, preexec_fn=at_start,
-                             pass_fds=keep_fds, **kwargs)
+    child = subprocess.Popen(
+        command, start_new_session=True, preexec_fn=at_start, pass_fds=keep_fds, **kwargs
+    )
 
     def stop(signum, frame):
         with contextlib.suppress(ProcessLookupError):

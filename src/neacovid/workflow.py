@@ -28,7 +28,6 @@ log = logging.getLogger("neacovid")
 EXIT_USER_ERROR = 2
 
 
-
 def run_step(step: Callable[..., None], log_file: str | None = None, **kwargs) -> None:
     """Run one step with logging to ``log_file``; a user error exits with status 2."""
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
@@ -58,9 +57,7 @@ def synthesize(out_dir: str, seed: int, scale: float, waves_csv: str) -> None:
         log.info("wrote %s (wave %s)", path, wave)
 
 
-def harmonize(
-    data_file: str, wave: str, codebook, strict: bool, parquet: str, audit: str
-) -> None:
+def harmonize(data_file: str, wave: str, codebook, strict: bool, parquet: str, audit: str) -> None:
     """One wave's file -> its harmonised parquet and audit; ``codebook`` a path or a
     loaded codebook."""
     from neacovid.data.codebook import load_codebook
@@ -82,7 +79,10 @@ def harmonize(
 
 
 def harmonize_waves(
-    files: Mapping[str, str], codebook: str, strict: bool, parquets: Mapping[str, str],
+    files: Mapping[str, str],
+    codebook: str,
+    strict: bool,
+    parquets: Mapping[str, str],
     audits: Mapping[str, str],
 ) -> None:
     """Every wave's file (``files``: wave -> path) in one job: one process start and one
@@ -112,8 +112,12 @@ def indicators(
         [pd.read_parquet(p) for p in harmonized], spec, baseline, base
     )
     if unmatched:
-        log.warning("%d rows of respondents who are not in the baseline wave %s keep the "
-                    "stratum of their own wave", unmatched, baseline)
+        log.warning(
+            "%d rows of respondents who are not in the baseline wave %s keep the "
+            "stratum of their own wave",
+            unmatched,
+            baseline,
+        )
     with atomic_path(output) as tmp:
         analysis.to_parquet(tmp, index=False)
     log.info("analysis data: %d rows, %d columns", *analysis.shape)
@@ -173,23 +177,46 @@ def key_figures(
     figures = pd.read_csv(published, dtype={"wave": str, "category": str})
     table = compute(data, Design.from_mapping(design), figures, populations, ci, level)
     # The same cells stay hidden (or indicative) here as in the estimate tables.
-    table = protect_key_figures(table, DisclosureRules.from_config(disclosure),
-                                read_cell_status(estimate_tables), populations)
+    table = protect_key_figures(
+        table,
+        DisclosureRules.from_config(disclosure),
+        read_cell_status(estimate_tables),
+        populations,
+    )
     write_csv(table, output)
     agree = int(table["within_ci"].sum())
     log.info("key figures: %d of %d published figures inside this run's CI", agree, len(table))
 
 
 def tables_and_key_figures(
-    analysis: str, published: str, design: Mapping, share_indicators: Sequence[str],
-    mean_indicators: Sequence[str], breakdowns: Sequence[str], populations: Mapping, ci: str,
-    level: float, disclosure: Mapping, outputs: Sequence[str], key_figures_output: str,
+    analysis: str,
+    published: str,
+    design: Mapping,
+    share_indicators: Sequence[str],
+    mean_indicators: Sequence[str],
+    breakdowns: Sequence[str],
+    populations: Mapping,
+    ci: str,
+    level: float,
+    disclosure: Mapping,
+    outputs: Sequence[str],
+    key_figures_output: str,
 ) -> None:
     """`tables`, then `key_figures` from them: one job."""
-    tables(analysis, design, share_indicators, mean_indicators, breakdowns, outputs, ci, level,
-           disclosure)
-    key_figures(analysis, published, design, populations, ci, level, disclosure, outputs,
-                key_figures_output)
+    tables(
+        analysis,
+        design,
+        share_indicators,
+        mean_indicators,
+        breakdowns,
+        outputs,
+        ci,
+        level,
+        disclosure,
+    )
+    key_figures(
+        analysis, published, design, populations, ci, level, disclosure, outputs, key_figures_output
+    )
 
 
 def check_design(analysis: str, design: Mapping, output: str) -> None:
@@ -251,22 +278,35 @@ def compare(
     method, alpha = spec["multiple_testing"], spec["alpha"]
     for name, base in (("changes_vs_base", str(spec["base"])), ("changes_consecutive", None)):
         table = change_table(data, bound, indicators, breakdowns, base, level, method, alpha)
-        table = apply_rules(table, rules, ["indicator", "breakdown", "group", "wave", "base"],
-                            n_columns=["n", "base_n"], with_columns=["n_with", "base_n_with"],
-                            rse=False)
+        table = apply_rules(
+            table,
+            rules,
+            ["indicator", "breakdown", "group", "wave", "base"],
+            n_columns=["n", "base_n"],
+            with_columns=["n_with", "base_n_with"],
+            rse=False,
+        )
         write_csv(align_changes(table, cells), outputs[name])
     table = contrast_table(data, bound, indicators, spec["contrasts"], level, method, alpha)
-    table = apply_rules(table, rules, ["indicator", "contrast", "wave", "location"],
-                        n_columns=["n_a", "n_b"], with_columns=["n_with_a", "n_with_b"],
-                        rse=False)
+    table = apply_rules(
+        table,
+        rules,
+        ["indicator", "contrast", "wave", "location"],
+        n_columns=["n_a", "n_b"],
+        with_columns=["n_with_a", "n_with_b"],
+        rse=False,
+    )
     write_csv(align_contrasts(table, cells), outputs["contrasts"])
-    table = did_table(data, bound, indicators, spec["did"], str(spec["base"]), level, method,
-                      alpha)
+    table = did_table(data, bound, indicators, spec["did"], str(spec["base"]), level, method, alpha)
     by = [c for c in table.columns if c in {b for d in spec["did"] for b in d["by"]}]
-    table = apply_rules(table, rules, ["indicator", "comparison", *by, "wave"],
-                        n_columns=["n_a", "base_n_a", "n_b", "base_n_b"],
-                        with_columns=["n_with_a", "base_n_with_a", "n_with_b",
-                                      "base_n_with_b"], rse=False)
+    table = apply_rules(
+        table,
+        rules,
+        ["indicator", "comparison", *by, "wave"],
+        n_columns=["n_a", "base_n_a", "n_b", "base_n_b"],
+        with_columns=["n_with_a", "base_n_with_a", "n_with_b", "base_n_with_b"],
+        rse=False,
+    )
     write_csv(table, outputs["did"])
     test = spec["test"]
     table = chisq_table(data, bound, test["row"], test["col"], test["by"])
@@ -295,13 +335,26 @@ def models(
     rules = DisclosureRules.from_config(disclosure)
     for indicator, paths in outputs.items():
         coefficients, tests = model_tables(
-            data, bound, indicator, spec["effects"], spec["adjust"], rules,
-            by_wave=spec["by_wave"], references=spec["references"], level=level, alpha=alpha)
+            data,
+            bound,
+            indicator,
+            spec["effects"],
+            spec["adjust"],
+            rules,
+            by_wave=spec["by_wave"],
+            references=spec["references"],
+            level=level,
+            alpha=alpha,
+        )
         write_csv(coefficients, paths["coefficients"])
         write_csv(tests, paths["tests"])
         failed = (coefficients["status"] == "not_estimable").sum()
-        log.info("model %s: %d rows%s", indicator, len(coefficients),
-                 f", {failed} model(s) not estimable" if failed else "")
+        log.info(
+            "model %s: %d rows%s",
+            indicator,
+            len(coefficients),
+            f", {failed} model(s) not estimable" if failed else "",
+        )
 
 
 def attrition(
@@ -334,23 +387,42 @@ def attrition(
     survey_design = Design.from_mapping(design)
     bound = survey_design.bind(data)
     rules = DisclosureRules.from_config(disclosure)
-    write_csv(retention_table(data, baseline, survey_design.weight, spec["breakdowns"], rules),
-              outputs["retention"])
-    write_csv(stayers_table(data, bound, baseline, spec["outcomes"], level, rules, alpha),
-              outputs["stayers"])
-    model, tests, indicators = propensity_tables(data, bound, baseline, spec["characteristics"],
-                                                 level, rules)
+    write_csv(
+        retention_table(data, baseline, survey_design.weight, spec["breakdowns"], rules),
+        outputs["retention"],
+    )
+    write_csv(
+        stayers_table(data, bound, baseline, spec["outcomes"], level, rules, alpha),
+        outputs["stayers"],
+    )
+    model, tests, indicators = propensity_tables(
+        data, bound, baseline, spec["characteristics"], level, rules
+    )
     write_csv(model, outputs["model"])
     write_csv(tests, outputs["model_tests"])
     write_csv(indicators, outputs["r_indicators"])
     adjusted = adjusted_weights(data, survey_design, baseline, spec["characteristics"])
-    write_csv(sensitivity_table(data, survey_design, baseline, spec["indicators"], adjusted,
-                                level, rules), outputs["sensitivity"])
+    write_csv(
+        sensitivity_table(
+            data, survey_design, baseline, spec["indicators"], adjusted, level, rules
+        ),
+        outputs["sensitivity"],
+    )
     figures = pd.read_csv(key_figures["published"], dtype={"wave": str, "category": str})
-    write_csv(key_figures_sensitivity(data, survey_design, adjusted, figures,
-                                      key_figures["populations"], key_figures["ci"], level,
-                                      rules, read_cell_status(estimate_tables)),
-              outputs["sensitivity_key_figures"])
+    write_csv(
+        key_figures_sensitivity(
+            data,
+            survey_design,
+            adjusted,
+            figures,
+            key_figures["populations"],
+            key_figures["ci"],
+            level,
+            rules,
+            read_cell_status(estimate_tables),
+        ),
+        outputs["sensitivity_key_figures"],
+    )
     log.info("attrition tables written: %s", ", ".join(outputs.values()))
 
 
@@ -361,8 +433,11 @@ def output_check(tables: Sequence[str], output: str) -> None:
     frames = {Path(p).stem: pd.read_csv(p, dtype=text) for p in tables}
     check = collect(frames)
     write_csv(check, output)
-    log.info("output check: %d suppressed, %d indicative cells",
-             (check["status"] == "suppressed").sum(), (check["status"] == "indicative").sum())
+    log.info(
+        "output check: %d suppressed, %d indicative cells",
+        (check["status"] == "suppressed").sum(),
+        (check["status"] == "indicative").sum(),
+    )
 
 
 def provenance(
@@ -371,8 +446,7 @@ def provenance(
     from neacovid.data.config import REPO
     from neacovid.publish.provenance import provenance as collect
 
-    record = collect([json.loads(Path(a).read_text()) for a in audits], config, REPO,
-                     references)
+    record = collect([json.loads(Path(a).read_text()) for a in audits], config, REPO, references)
     write_json(record, output)
     log.info("provenance: %d input files, git %s", len(record["inputs"]), record["git"])
 
@@ -393,8 +467,17 @@ def figures(
 ) -> None:
     """Every report figure of one language (SVG + PNG) into ``out_dir``, and its manifest."""
     figures_all_languages(
-        location_table, location_tables, age_group_tables, key_figures, changes, [language],
-        data_source, {language: manifest}, reference_wave, highlight_age_group, alpha,
+        location_table,
+        location_tables,
+        age_group_tables,
+        key_figures,
+        changes,
+        [language],
+        data_source,
+        {language: manifest},
+        reference_wave,
+        highlight_age_group,
+        alpha,
         out_dirs={language: out_dir},
     )
 
@@ -430,9 +513,18 @@ def figures_all_languages(
     }
     for language in languages:
         made = build_figures(
-            location, by_location, by_age_group, key, language, data_source,
-            str(reference_wave), highlight_age_group, indicators, sources,
-            changes=change, alpha=alpha,
+            location,
+            by_location,
+            by_age_group,
+            key,
+            language,
+            data_source,
+            str(reference_wave),
+            highlight_age_group,
+            indicators,
+            sources,
+            changes=change,
+            alpha=alpha,
         )
         manifest = manifests[language]
         out_dir = (out_dirs or {}).get(language) or os.path.dirname(manifest)
@@ -492,13 +584,21 @@ def spreadsheet(
     from neacovid.publish.spreadsheet import AnnexInputs, write_workbook
 
     inputs = AnnexInputs(
-        estimate_tables=[Path(p) for p in estimate_tables], key_figures=Path(key_figures),
-        changes=[Path(p) for p in changes], contrasts=Path(contrasts), did=Path(did),
-        test=Path(test), models=[Path(p) for p in models],
-        model_tests=[Path(p) for p in model_tests], attrition=Path(attrition),
-        attrition_stayers=Path(attrition_stayers), attrition_model=Path(attrition_model),
-        attrition_model_tests=Path(attrition_model_tests), r_indicators=Path(r_indicators),
-        sensitivity=Path(sensitivity), sensitivity_key_figures=Path(sensitivity_key_figures),
+        estimate_tables=[Path(p) for p in estimate_tables],
+        key_figures=Path(key_figures),
+        changes=[Path(p) for p in changes],
+        contrasts=Path(contrasts),
+        did=Path(did),
+        test=Path(test),
+        models=[Path(p) for p in models],
+        model_tests=[Path(p) for p in model_tests],
+        attrition=Path(attrition),
+        attrition_stayers=Path(attrition_stayers),
+        attrition_model=Path(attrition_model),
+        attrition_model_tests=Path(attrition_model_tests),
+        r_indicators=Path(r_indicators),
+        sensitivity=Path(sensitivity),
+        sensitivity_key_figures=Path(sensitivity_key_figures),
         provenance=Path(provenance),
     )
     with atomic_path(output) as tmp:
@@ -523,8 +623,15 @@ def notebooks(
     from neacovid.publish.notebooks import pipeline_parameters, render_many
 
     render_many(
-        [(Path(notebook_dir) / f"{name}.ipynb", Path(out_dir) / f"{name}.ipynb",
-          Path(out_dir) / f"{name}.html", overrides.get(name, {})) for name in names],
+        [
+            (
+                Path(notebook_dir) / f"{name}.ipynb",
+                Path(out_dir) / f"{name}.ipynb",
+                Path(out_dir) / f"{name}.html",
+                overrides.get(name, {}),
+            )
+            for name in names
+        ],
         parameters=pipeline_parameters(analysis, design, ci, level, disclosure),
         timeout=timeout,
     )
@@ -542,11 +649,14 @@ def report(
     from neacovid.publish.report import ReportInputs, render_report
 
     inputs = ReportInputs(
-        results=Path(results_dir), template_dir=Path(template_dir), config=config,
+        results=Path(results_dir),
+        template_dir=Path(template_dir),
+        config=config,
         figures_manifest=Path(figures_manifest),
         # The tables annex, linked from the page by a path relative to it.
-        workbook=None if workbook is None else Path(
-            os.path.relpath(workbook, Path(output).parent)).as_posix(),
+        workbook=None
+        if workbook is None
+        else Path(os.path.relpath(workbook, Path(output).parent)).as_posix(),
     )
     html = render_report(inputs, language)
     with atomic_path(output) as tmp:
@@ -554,13 +664,22 @@ def report(
     log.info("report (%s): %s, %d bytes", language, output, len(html.encode("utf-8")))
 
 
-def reports(languages: Sequence[str], figures_manifests: Mapping[str, str],
-            outputs: Mapping[str, str], workbooks: Mapping[str, str] | None = None,
-            **common) -> None:
+def reports(
+    languages: Sequence[str],
+    figures_manifests: Mapping[str, str],
+    outputs: Mapping[str, str],
+    workbooks: Mapping[str, str] | None = None,
+    **common,
+) -> None:
     """The report page of every language in one job, each linking its own annex."""
     for language in languages:
-        report(language=language, figures_manifest=figures_manifests[language],
-               output=outputs[language], workbook=(workbooks or {}).get(language), **common)
+        report(
+            language=language,
+            figures_manifest=figures_manifests[language],
+            output=outputs[language],
+            workbook=(workbooks or {}).get(language),
+            **common,
+        )
 
 
 def spreadsheets(outputs: Mapping[str, str], **common) -> None:
@@ -575,4 +694,3 @@ def spreadsheets(outputs: Mapping[str, str], **common) -> None:
 def write_json(obj, target: str | os.PathLike) -> None:
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-

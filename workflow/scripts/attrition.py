@@ -13,8 +13,11 @@ run_step(
     level=smk.params.level,
     alpha=smk.params.alpha,
     disclosure=smk.params.disclosure,
-    key_figures={"published": smk.input.published, "populations": smk.params.populations,
-                 "ci": smk.params.ci},
+    key_figures={
+        "published": smk.input.published,
+        "populations": smk.params.populations,
+        "ci": smk.params.ci,
+    },
     estimate_tables=list(smk.input.tables),
     outputs=dict(smk.output.items()),
 )

@@ -3,8 +3,10 @@ from neacovid.workflow import models, run_step
 
 smk = snakemake  # noqa: F821 (injected by Snakemake)
 outputs = {
-    indicator: {"coefficients": smk.output[f"{indicator}_logit"],
-                "tests": smk.output[f"{indicator}_tests"]}
+    indicator: {
+        "coefficients": smk.output[f"{indicator}_logit"],
+        "tests": smk.output[f"{indicator}_tests"],
+    }
     for indicator in smk.params.spec["indicators"]
 }
 run_step(

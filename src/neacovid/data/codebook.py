@@ -114,8 +114,9 @@ def load_codebook(
     # duplicate check, which also sees codes 1 and 1.0 as one key.
     raw = read_yaml(path, "codebook", CodebookError, unique_keys=False)
     try:
-        _check_duplicate_keys(yaml.compose(path.read_text(encoding="utf-8"),
-                                           Loader=yaml.SafeLoader))
+        _check_duplicate_keys(
+            yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        )
     except CodebookError as err:
         raise CodebookError(f"{path}: {err}") from None
     except yaml.YAMLError as err:

@@ -83,7 +83,7 @@ def validate_config(config: Mapping, source: str = "config.yaml") -> None:
         raise ConfigError(f"{source}: {key}: {err.message}; add it (see config.yaml)")
     if isinstance(err.instance, datetime.date):  # YAML reads 2026-03-01 as a date
         raise ConfigError(
-            f"{source}: {key}: write the date in quotes, e.g. \"{err.instance.isoformat()}\""
+            f'{source}: {key}: write the date in quotes, e.g. "{err.instance.isoformat()}"'
         )
     raise ConfigError(f"{source}: {key}: {err.message}")
 
@@ -105,8 +105,9 @@ def known_waves(config: Mapping) -> list[str]:
                 )
             waves = [row["wave"] for row in reader]
     except UnicodeDecodeError:
-        raise ConfigError(f"config data.waves_csv: {path} is not UTF-8 text; save it as "
-                          "UTF-8") from None
+        raise ConfigError(
+            f"config data.waves_csv: {path} is not UTF-8 text; save it as UTF-8"
+        ) from None
     for wave in waves:
         if not isinstance(wave, str) or not WAVE_ID.match(wave):
             raise ConfigError(
@@ -136,8 +137,7 @@ def years_between(config: Mapping, first: str, later: str) -> int:
     import csv
 
     with open(config["data"]["waves_csv"], newline="", encoding="utf-8") as handle:
-        starts = {row["wave"]: fieldwork_start(row["fieldwork"])
-                  for row in csv.DictReader(handle)}
+        starts = {row["wave"]: fieldwork_start(row["fieldwork"]) for row in csv.DictReader(handle)}
     (y0, m0), (y1, m1) = starts[str(first)], starts[str(later)]
     return ((y1 - y0) * 12 + (m1 - m0)) // 12
 
@@ -174,8 +174,11 @@ def check_waves(config: Mapping) -> list[str]:
         for wave in input_waves(config):
             path = data["files"].get(wave)
             if path is None:
-                why = " (the baseline: it gives the panel's strata)" if wave not in [
-                    str(w) for w in data["waves"]] else ""
+                why = (
+                    " (the baseline: it gives the panel's strata)"
+                    if wave not in [str(w) for w in data["waves"]]
+                    else ""
+                )
                 raise ConfigError(
                     f"config data.files: no file for wave {wave!r}{why}; add its path or "
                     "remove the wave from data.waves"
@@ -212,9 +215,12 @@ def check_paths(config: Mapping, repo: Path = REPO) -> None:
     """
     data = config["data"]
     inputs = {
-        "data.codebook": data["codebook"], "data.waves_csv": data["waves_csv"],
+        "data.codebook": data["codebook"],
+        "data.waves_csv": data["waves_csv"],
         "key_figures.published": config["key_figures"]["published"],
-        "notebooks/": repo / "notebooks", "workflow/": repo / "workflow", "src/": repo / "src",
+        "notebooks/": repo / "notebooks",
+        "workflow/": repo / "workflow",
+        "src/": repo / "src",
     }
     if data["source"] == "real":
         inputs |= {f"data.files[{w!r}]": f for w, f in data["files"].items()}
@@ -224,8 +230,11 @@ def check_paths(config: Mapping, repo: Path = REPO) -> None:
             raise ConfigError(f"config {key}: empty; name a directory of its own, e.g. results")
         target = Path(value).expanduser().resolve()
         if target == Path(target.anchor) or repo == target or repo.is_relative_to(target):
-            what = "the filesystem root" if target.parent == target else (
-                "the repository or a folder that holds it")
+            what = (
+                "the filesystem root"
+                if target.parent == target
+                else ("the repository or a folder that holds it")
+            )
             raise ConfigError(
                 f"config {key}: {value!r} is {what}; everything the run makes goes there, "
                 "so give it a directory of its own, e.g. results"

@@ -68,8 +68,7 @@ def write_codebook_draft(
     out = Path(out)
     if out.exists() and not force:
         raise InputFileError(
-            f"{out}: the file exists; give another name for the draft, or --force to "
-            "overwrite it"
+            f"{out}: the file exists; give another name for the draft, or --force to overwrite it"
         )
     draft = draft_codebook(path, codebook, keywords)
     with atomic_path(out) as tmp:
@@ -170,9 +169,9 @@ def _propose(info: FileInfo, cb: Codebook, schema: dict, words: _Keywords) -> di
                 continue
             contradiction = _contradiction(vm, info.value_labels.get(name))
             if contradiction:
-                proposals[name].note = (
-                    f"wave {wave} maps {vm.variable!r} but the file labels {contradiction}"
-                )
+                proposals[
+                    name
+                ].note = f"wave {wave} maps {vm.variable!r} but the file labels {contradiction}"
                 continue
             proposals[name].spec = _spec_of(vm)
             proposals[name].why = f"as {vm.variable!r} in wave {wave}"
@@ -427,7 +426,7 @@ def _render(path, codebook, cb, raw, info, proposals, derived) -> Draft:
         "#",
         "# The file is a complete codebook that loads as it is: the schema and population",
         _comment(f"are copied from {codebook}, and the new wave is called {PLACEHOLDER}."),
-        f"# To use it, rename {PLACEHOLDER} to the wave's id (e.g. \"2024-06\") and move the",
+        f'# To use it, rename {PLACEHOLDER} to the wave\'s id (e.g. "2024-06") and move the',
         "# wave's entry under `waves:` of that codebook (or keep this file as the codebook).",
     ]
     if without:

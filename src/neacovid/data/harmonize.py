@@ -59,8 +59,9 @@ def harmonize_wave(
     info, actual = _match_variables(path, wave, cb)
     _check_value_labels(info, actual, mapping, where, cb.source)
     id_variable = actual[mapping.targets["resp_id"]]
-    frame = _read(path, info, [actual[v] for v in mapping.file_variables], where,
-                  text=[id_variable])
+    frame = _read(
+        path, info, [actual[v] for v in mapping.file_variables], where, text=[id_variable]
+    )
     _check_exact_ids(frame[id_variable], where)
     _check_numeric_weight(frame[actual[mapping.targets["weight"]]], where)
     rows_read = len(frame)
@@ -370,9 +371,7 @@ def file_info(path: Path, where: str | None = None) -> FileInfo:
         )
     try:
         if suffix == ".csv":
-            return FileInfo(
-                path=path, kind="CSV", columns=list(pd.read_csv(path, nrows=0).columns)
-            )
+            return FileInfo(path=path, kind="CSV", columns=list(pd.read_csv(path, nrows=0).columns))
         import pyarrow.parquet as pq
 
         pf = pq.ParquetFile(path)
@@ -389,8 +388,9 @@ def file_info(path: Path, where: str | None = None) -> FileInfo:
         ) from None
 
 
-def _read(path: Path, info: FileInfo, columns: list[str], where: str,
-          text: list[str] = ()) -> pd.DataFrame:
+def _read(
+    path: Path, info: FileInfo, columns: list[str], where: str, text: list[str] = ()
+) -> pd.DataFrame:
     """The file's ``columns``; those in ``text`` (ids) read as text from CSV, so that
     an id above 2**53 does not pass through a float and lose its last digits."""
     if info.kind.startswith("SPSS"):
@@ -417,8 +417,12 @@ def _convert(col: pd.Series, declared, vm: VarMap, target: Target):
     """Map one file column to one target: (values, unmapped counts, missing counts,
     out-of-range counts). A number outside the schema's min/max is not a code the
     codebook lacks but an impossible value (hours -1): it is counted apart."""
-    if (vm.codes is None and target.type == "number" and target.values is None
-            and pd.api.types.is_numeric_dtype(col.dtype)):
+    if (
+        vm.codes is None
+        and target.type == "number"
+        and target.values is None
+        and pd.api.types.is_numeric_dtype(col.dtype)
+    ):
         return _convert_numbers(col.to_numpy(dtype=float), declared, vm, target)
     codes, inverse = _factorize(col)
     counts = np.bincount(inverse[inverse >= 0], minlength=len(codes))
@@ -466,8 +470,12 @@ def _convert_numbers(raw: np.ndarray, declared, vm: VarMap, target: Target):
     high = np.inf if target.max is None else target.max
     outside = known & ~missing & ((raw < low) | (raw > high))
     values = np.where(known & ~missing & ~outside, raw, np.nan)
-    return pd.Series(values, dtype=float), {}, _label_counts(raw[missing]), \
-        _label_counts(raw[outside])
+    return (
+        pd.Series(values, dtype=float),
+        {},
+        _label_counts(raw[missing]),
+        _label_counts(raw[outside]),
+    )
 
 
 def _label_counts(raw: np.ndarray) -> dict[str, int]:
@@ -498,8 +506,11 @@ def _derive(frame, actual, info: FileInfo, der: Derived, target: Target):
     )
     counts = {}
     if outside.any():
-        counts = {"difference below 0" if (result[outside] < 0).all() else
-                  "difference outside the range": int(outside.sum())}
+        counts = {
+            "difference below 0"
+            if (result[outside] < 0).all()
+            else "difference outside the range": int(outside.sum())
+        }
         result[outside] = np.nan
     return pd.Series(result), met, counts
 
@@ -645,8 +656,13 @@ def _check_numeric_weight(raw: pd.Series, where: str) -> None:
         bad = np.isinf(values) | (values < 0) | (values > MAX_WEIGHT)
         if bad.any():
             value = values[np.flatnonzero(bad)[0]]
-            what = "negative" if value < 0 else "infinite" if np.isinf(value) else (
-                f"above {MAX_WEIGHT:g}")
+            what = (
+                "negative"
+                if value < 0
+                else "infinite"
+                if np.isinf(value)
+                else (f"above {MAX_WEIGHT:g}")
+            )
             raise DataError(
                 f"{where}: weight variable {raw.name!r} is {what} for {int(bad.sum())} "
                 f"respondent(s) (e.g. {value:g}); weights are positive numbers of persons: "

@@ -117,8 +117,18 @@ def derive(stacked: pd.DataFrame, spec: Mapping | None = None) -> pd.DataFrame:
 # Columns carried from the baseline wave (the regular NEA the panel was drawn
 # from) to every wave of the same respondent: the sampling stratum, and the
 # 2019 status that cohort breakdowns and the attrition analysis fix people by.
-BASELINE_COLUMNS = ("stratum", "sector", "sex", "age_group", "location", "home_any",
-                    "burnout", "kans", "lonely", "physical")
+BASELINE_COLUMNS = (
+    "stratum",
+    "sector",
+    "sex",
+    "age_group",
+    "location",
+    "home_any",
+    "burnout",
+    "kans",
+    "lonely",
+    "physical",
+)
 # Without a baseline record a respondent keeps their own wave's value of these
 # (the design needs a stratum); the other baseline columns are missing.
 BASELINE_FALLBACK = ("stratum",)
@@ -141,8 +151,7 @@ def carry_baseline(
     """
     out = analysis.copy()
     # each row's position in the baseline file (-1: not in it), found once
-    position = pd.Index(baseline["resp_id"].astype(str)).get_indexer(
-        out["resp_id"].astype(str))
+    position = pd.Index(baseline["resp_id"].astype(str)).get_indexer(out["resp_id"].astype(str))
     missing = pd.Series(position < 0, index=out.index)
     for column in columns:
         if column not in baseline.columns:
@@ -156,7 +165,9 @@ def carry_baseline(
 
 
 def analysis_data(
-    harmonized: list[pd.DataFrame], spec: Mapping | None, baseline: str | None = None,
+    harmonized: list[pd.DataFrame],
+    spec: Mapping | None,
+    baseline: str | None = None,
     baseline_frame: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """The analysis file: the analysed waves stacked, indicators derived, the

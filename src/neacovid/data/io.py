@@ -53,7 +53,8 @@ def _read_text_or_parquet(path: Path, suffix: str, columns: list[str] | None) ->
         absent = [c for c in columns or [] if available is not None and c not in available]
         if absent:
             shown = ", ".join(available[:30]) + (
-                f", ... ({len(available)} in all)" if len(available) > 30 else "")
+                f", ... ({len(available)} in all)" if len(available) > 30 else ""
+            )
             raise InputFileError(
                 f"{path}: no column {absent[0]!r}; the columns are: {shown}"
             ) from None

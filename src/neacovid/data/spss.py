@@ -310,8 +310,9 @@ def _data(path: str, columns: list[str] | None, user_missing: bool):
             _, everything = pyreadstat.read_sav(path, metadataonly=True)
             names = list(everything.column_names)
             _check_names(names, encoding)
-            shown = ", ".join(names[:30]) + (f", ... ({len(names)} in all)"
-                                             if len(names) > 30 else "")
+            shown = ", ".join(names[:30]) + (
+                f", ... ({len(names)} in all)" if len(names) > 30 else ""
+            )
             raise _Unreadable(
                 f"column(s) {', '.join(map(repr, absent))} not in the file; its columns are: "
                 f"{shown}"

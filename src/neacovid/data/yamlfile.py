@@ -33,16 +33,21 @@ class _DataLoader(yaml.SafeLoader):
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
-            raise _Refused(f"line {event.start_mark.line + 1}: YAML aliases (*name) are not "
-                           "accepted; write the value out")
+            raise _Refused(
+                f"line {event.start_mark.line + 1}: YAML aliases (*name) are not "
+                "accepted; write the value out"
+            )
         event = self.peek_event()
         if getattr(event, "anchor", None):
-            raise _Refused(f"line {event.start_mark.line + 1}: YAML anchors (&name) are not "
-                           "accepted; write the value out")
+            raise _Refused(
+                f"line {event.start_mark.line + 1}: YAML anchors (&name) are not "
+                "accepted; write the value out"
+            )
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            raise _Refused(f"line {event.start_mark.line + 1}: nested more than {MAX_DEPTH} "
-                           "levels deep")
+            raise _Refused(
+                f"line {event.start_mark.line + 1}: nested more than {MAX_DEPTH} levels deep"
+            )
         try:
             return super().compose_node(parent, index)
         finally:
@@ -57,8 +62,9 @@ class _DataLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else id(key_node)
             if key in seen:
-                raise _Refused(f"line {key_node.start_mark.line + 1}: key {key!r} appears "
-                               "twice in one mapping")
+                raise _Refused(
+                    f"line {key_node.start_mark.line + 1}: key {key!r} appears twice in one mapping"
+                )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -67,8 +73,12 @@ class _AnyKeysLoader(_DataLoader):
     unique_keys = False
 
 
-def read_yaml(path: str | os.PathLike, what: str = "config file",
-              error: type[NeaCovidError] = ConfigError, unique_keys: bool = True):
+def read_yaml(
+    path: str | os.PathLike,
+    what: str = "config file",
+    error: type[NeaCovidError] = ConfigError,
+    unique_keys: bool = True,
+):
     """The data of a YAML file, or ``error`` (one line) for anything unsafe or broken.
     ``unique_keys=False`` leaves duplicate keys to a caller with a better message."""
     path = Path(path)
@@ -76,14 +86,17 @@ def read_yaml(path: str | os.PathLike, what: str = "config file",
         raise error(f"{what} {path} does not exist; check the path")
     size = path.stat().st_size
     if size > MAX_BYTES:
-        raise error(f"{path}: {size:,} bytes is too large for a {what} "
-                    f"(at most {MAX_BYTES:,}); is it the right file?")
+        raise error(
+            f"{path}: {size:,} bytes is too large for a {what} "
+            f"(at most {MAX_BYTES:,}); is it the right file?"
+        )
     raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise error(f"{path}: not UTF-8 text (byte {err.start}); save the {what} as UTF-8") \
-            from None
+        raise error(
+            f"{path}: not UTF-8 text (byte {err.start}); save the {what} as UTF-8"
+        ) from None
     if "\x00" in text:
         raise error(f"{path}: holds NUL bytes, so it is not a text file; give a YAML {what}")
     try:

@@ -60,7 +60,10 @@ def with_stays(data: pd.DataFrame, baseline: str, wave: str) -> pd.DataFrame:
 
 
 def retention_table(
-    data: pd.DataFrame, baseline: str, weight: str, breakdowns: Sequence[str],
+    data: pd.DataFrame,
+    baseline: str,
+    weight: str,
+    breakdowns: Sequence[str],
     rules: DisclosureRules,
 ) -> pd.DataFrame:
     """Retention per later wave, overall and per breakdown of the baseline rows."""
@@ -70,18 +73,28 @@ def retention_table(
         parts.append(table.rename(columns={column: "group"}).assign(breakdown=column))
     out = pd.concat(parts, ignore_index=True)
     out["group"] = out["group"].astype(str)
-    out = out[["wave", "breakdown", "group", "n_baseline", "n_stayed", "retention",
-               "weighted_retention"]]
+    out = out[
+        ["wave", "breakdown", "group", "n_baseline", "n_stayed", "retention", "weighted_retention"]
+    ]
     # The stayers and the leavers of a group are both people: each needs min_n.
-    return apply_rules(out.rename(columns={"n_baseline": "n"}), rules,
-                       ["wave", "breakdown", "group"], partition="group",
-                       with_columns=["n_stayed"], rse=False).rename(
-        columns={"n": "n_baseline"})
+    return apply_rules(
+        out.rename(columns={"n_baseline": "n"}),
+        rules,
+        ["wave", "breakdown", "group"],
+        partition="group",
+        with_columns=["n_stayed"],
+        rse=False,
+    ).rename(columns={"n": "n_baseline"})
 
 
 def stayers_table(
-    data: pd.DataFrame, design: BoundDesign, baseline: str, outcomes: Sequence[str],
-    level: float, rules: DisclosureRules, alpha: float = 0.05,
+    data: pd.DataFrame,
+    design: BoundDesign,
+    baseline: str,
+    outcomes: Sequence[str],
+    level: float,
+    rules: DisclosureRules,
+    alpha: float = 0.05,
 ) -> pd.DataFrame:
     """2019 outcomes of those who stayed until each later wave against those who left."""
     waves = data["wave"].astype(str)
@@ -92,14 +105,21 @@ def stayers_table(
         for outcome in outcomes:
             if flagged.loc[in_baseline, outcome].isna().all():
                 continue  # not asked in the baseline wave
-            table = contrast(flagged, design, outcome, STAYS, 1.0, 0.0, level=level,
-                             subset=in_baseline)
+            table = contrast(
+                flagged, design, outcome, STAYS, 1.0, 0.0, level=level, subset=in_baseline
+            )
             parts.append(table.assign(wave=wave, outcome=outcome))
     out = pd.concat(parts, ignore_index=True)
-    out = out.drop(columns=["a", "b", "p_holm"]).rename(columns={
-        "estimate_a": "estimate_stayers", "estimate_b": "estimate_leavers",
-        "n_a": "n_stayers", "n_b": "n_leavers", "n_with_a": "n_with_stayers",
-        "n_with_b": "n_with_leavers"})
+    out = out.drop(columns=["a", "b", "p_holm"]).rename(
+        columns={
+            "estimate_a": "estimate_stayers",
+            "estimate_b": "estimate_leavers",
+            "n_a": "n_stayers",
+            "n_b": "n_leavers",
+            "n_with_a": "n_with_stayers",
+            "n_with_b": "n_with_leavers",
+        }
+    )
     out["p_adjusted"] = np.nan
     for _, rows in out.groupby("outcome").groups.items():
         out.loc[rows, "p_adjusted"] = holm(out.loc[rows, "p_value"].to_numpy())
@@ -108,13 +128,23 @@ def stayers_table(
     out["significant"] = out["p_adjusted"] < alpha
     head = ["wave", "outcome"]
     out = out[head + [c for c in out.columns if c not in head]]
-    return apply_rules(out, rules, head, n_columns=["n_stayers", "n_leavers"],
-                       with_columns=["n_with_stayers", "n_with_leavers"], rse=False)
+    return apply_rules(
+        out,
+        rules,
+        head,
+        n_columns=["n_stayers", "n_leavers"],
+        with_columns=["n_with_stayers", "n_with_leavers"],
+        rse=False,
+    )
 
 
 def propensity_tables(
-    data: pd.DataFrame, design: BoundDesign, baseline: str, characteristics: Sequence[str],
-    level: float, rules: DisclosureRules,
+    data: pd.DataFrame,
+    design: BoundDesign,
+    baseline: str,
+    characteristics: Sequence[str],
+    level: float,
+    rules: DisclosureRules,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Per later wave: a logit of staying on the baseline characteristics (terms with
     odds ratios, Wald tests of each characteristic) and the R-indicator.
@@ -136,25 +166,45 @@ def propensity_tables(
     for wave in later_waves(data, baseline):
         flagged = with_stays(frame, baseline, wave)
         for column in columns:
-            flagged[column] = sparse_levels_merged(flagged[column], flagged[STAYS], in_baseline,
-                                                   rules.min_n)
+            flagged[column] = sparse_levels_merged(
+                flagged[column], flagged[STAYS], in_baseline, rules.min_n
+            )
         try:
-            model = fit_logit(flagged, design, f"{STAYS} ~ " + " + ".join(terms),
-                              level=level, subset=in_baseline)
+            model = fit_logit(
+                flagged, design, f"{STAYS} ~ " + " + ".join(terms), level=level, subset=in_baseline
+            )
         except ModelError as err:
-            models.append(pd.DataFrame({"wave": [wave], "term": ["(model)"],
-                                        "status": ["not_estimable"],
-                                        "reason": [f"not estimable: {type(err).__name__}"]}))
-            indicators.append({"wave": wave, "n": int(in_baseline.sum()),
-                               "n_stayed": int(flagged[STAYS].sum()),
-                               "weighted_retention": np.nan, "r_indicator": np.nan})
+            models.append(
+                pd.DataFrame(
+                    {
+                        "wave": [wave],
+                        "term": ["(model)"],
+                        "status": ["not_estimable"],
+                        "reason": [f"not estimable: {type(err).__name__}"],
+                    }
+                )
+            )
+            indicators.append(
+                {
+                    "wave": wave,
+                    "n": int(in_baseline.sum()),
+                    "n_stayed": int(flagged[STAYS].sum()),
+                    "weighted_retention": np.nan,
+                    "r_indicator": np.nan,
+                }
+            )
             continue
         weights = design.weights[model.rows]
         stayed = flagged[STAYS].iloc[model.rows].to_numpy()
-        indicators.append({"wave": wave, "n": int(in_baseline.sum()),
-                           "n_stayed": int(stayed.sum()),
-                           "weighted_retention": float((weights * stayed).sum() / weights.sum()),
-                           "r_indicator": r_indicator(model.fitted, weights)})
+        indicators.append(
+            {
+                "wave": wave,
+                "n": int(in_baseline.sum()),
+                "n_stayed": int(stayed.sum()),
+                "weighted_retention": float((weights * stayed).sum() / weights.sum()),
+                "r_indicator": r_indicator(model.fitted, weights),
+            }
+        )
         protected = protect_model(model, flagged, rules)
         models.append(protected.assign(wave=wave))
         tested = term_tests(model, terms).assign(wave=wave, n=len(model.rows))
@@ -163,13 +213,17 @@ def propensity_tables(
     model_table = model_table[["wave"] + [c for c in model_table.columns if c != "wave"]]
     test_table = pd.concat(tests, ignore_index=True)
     test_table = test_table[["wave"] + [c for c in test_table.columns if c != "wave"]]
-    r_table = apply_rules(pd.DataFrame(indicators), rules, ["wave"], with_columns=["n_stayed"],
-                          rse=False)
+    r_table = apply_rules(
+        pd.DataFrame(indicators), rules, ["wave"], with_columns=["n_stayed"], rse=False
+    )
     return model_table, test_table, r_table
 
 
 def adjusted_weights(
-    data: pd.DataFrame, design: Design, baseline: str, characteristics: Sequence[str],
+    data: pd.DataFrame,
+    design: Design,
+    baseline: str,
+    characteristics: Sequence[str],
 ) -> np.ndarray:
     """Each later wave's weights raked to the 2019 margins of ``characteristics``: their
     shares among all 2019 respondents (2019 weights), scaled to the wave's weighted
@@ -210,13 +264,11 @@ def adjusted_weights(
         margins = []
         for column in columns:
             share = shares[column][shares[column].index.isin(set(part[column]))]
-            totals = {str(k): float(v * (total - outside) / share.sum())
-                      for k, v in share.items()}
+            totals = {str(k): float(v * (total - outside) / share.sum()) for k, v in share.items()}
             if outside > 0:
                 totals[NOT_IN_BASELINE] = float(outside)
             margins.append(Margin(column, totals))
-        out[rows] = calibrate_weights(part.assign(_w=weight[rows]), "_w", margins,
-                                      method="raking")
+        out[rows] = calibrate_weights(part.assign(_w=weight[rows]), "_w", margins, method="raking")
     return out
 
 
@@ -224,8 +276,13 @@ SENSITIVITY_VERSIONS = ("wave weights", "attrition-adjusted weights", "balanced 
 
 
 def sensitivity_table(
-    data: pd.DataFrame, design: Design, baseline: str, indicators: Sequence[str],
-    adjusted_weight: np.ndarray, level: float, rules: DisclosureRules,
+    data: pd.DataFrame,
+    design: Design,
+    baseline: str,
+    indicators: Sequence[str],
+    adjusted_weight: np.ndarray,
+    level: float,
+    rules: DisclosureRules,
 ) -> pd.DataFrame:
     """Changes since the baseline of every indicator, three ways: with the wave weights,
     with the attrition-adjusted weights (`adjusted_weights`), and on the balanced
@@ -245,21 +302,40 @@ def sensitivity_table(
     for version, (version_design, subset) in versions.items():
         bound = version_design.bind(adjusted)
         for indicator in indicators:
-            table = changes(adjusted, bound, indicator, over="wave", base=str(baseline),
-                            level=level, subset=subset)
+            table = changes(
+                adjusted,
+                bound,
+                indicator,
+                over="wave",
+                base=str(baseline),
+                level=level,
+                subset=subset,
+            )
             parts.append(table.assign(indicator=indicator, version=version))
     out = pd.concat(parts, ignore_index=True)
     head = ["indicator", "version", "wave"]
     out = out[head + [c for c in out.columns if c not in head]]
     out = out.drop(columns=["p_holm"])
-    return apply_rules(out, rules, ["indicator", "version", "wave", "base"],
-                       n_columns=["n", "base_n"], with_columns=["n_with", "base_n_with"],
-                       rse=False)
+    return apply_rules(
+        out,
+        rules,
+        ["indicator", "version", "wave", "base"],
+        n_columns=["n", "base_n"],
+        with_columns=["n_with", "base_n_with"],
+        rse=False,
+    )
 
 
 def key_figures_sensitivity(
-    data: pd.DataFrame, design: Design, adjusted_weight: np.ndarray, published: pd.DataFrame,
-    populations: Mapping, ci: str, level: float, rules: DisclosureRules, cells: Mapping,
+    data: pd.DataFrame,
+    design: Design,
+    adjusted_weight: np.ndarray,
+    published: pd.DataFrame,
+    populations: Mapping,
+    ci: str,
+    level: float,
+    rules: DisclosureRules,
+    cells: Mapping,
 ) -> pd.DataFrame:
     """The published key figures (`neacovid.publish.keyfigures`) with the wave weights
     and with the attrition-adjusted weights, one block per ``version``; the cells of
@@ -269,8 +345,10 @@ def key_figures_sensitivity(
 
     frame = data.assign(**{ADJUSTED_WEIGHT: adjusted_weight})
     parts = []
-    for version, version_design in ((SENSITIVITY_VERSIONS[0], design),
-                                    (SENSITIVITY_VERSIONS[1], _reweighted(design))):
+    for version, version_design in (
+        (SENSITIVITY_VERSIONS[0], design),
+        (SENSITIVITY_VERSIONS[1], _reweighted(design)),
+    ):
         table = key_figures(frame, version_design, published, populations, ci, level)
         table = protect_key_figures(table, rules, cells, populations)
         table.insert(1, "version", version)

@@ -75,14 +75,17 @@ class DisclosureRules:
         unknown = set(spec) - set(known)
         if unknown:
             raise ConfigError(
-                f"disclosure: unknown key {sorted(unknown)[0]!r}; known keys are "
-                f"{', '.join(known)}"
+                f"disclosure: unknown key {sorted(unknown)[0]!r}; known keys are {', '.join(known)}"
             )
         for key, value in spec.items():
             whole = known[key] == "int"
-            if isinstance(value, bool) or not isinstance(value, int | float) or (
-                whole and not float(value).is_integer()
-            ) or not math.isfinite(value) or value < 0:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or (whole and not float(value).is_integer())
+                or not math.isfinite(value)
+                or value < 0
+            ):
                 kind = "a whole number" if whole else "a finite number"
                 raise ConfigError(f"disclosure.{key}: expected {kind} >= 0, got {value!r}")
         rules = cls(**spec)
@@ -163,8 +166,7 @@ def apply_rules(
 
     primary = status == SUPPRESSED
     parts = [partition] if isinstance(partition, str) else list(partition or [])
-    secondary = _complements(out, status, domain, parts,
-                             _cell_sizes(out, n_columns, with_columns))
+    secondary = _complements(out, status, domain, parts, _cell_sizes(out, n_columns, with_columns))
     status[secondary] = SUPPRESSED
     reason[secondary & ~primary] = "complement of a suppressed cell (derivable from the total)"
 
@@ -182,8 +184,11 @@ def apply_rules(
     hidden = (status == SUPPRESSED) | (status == EMPTY)
     verdicts = [c for c in out.columns if pd.api.types.is_bool_dtype(out[c]) and c not in keep]
     numbers = [
-        c for c in out.columns
-        if c not in domain and c not in keep and c not in ("level", "category", *verdicts)
+        c
+        for c in out.columns
+        if c not in domain
+        and c not in keep
+        and c not in ("level", "category", *verdicts)
         and pd.api.types.is_numeric_dtype(out[c])
     ]
     out[numbers] = out[numbers].astype(float)
@@ -222,7 +227,10 @@ def _cell_sizes(out: pd.DataFrame, n_columns, with_columns) -> tuple[np.ndarray,
 
 
 def _complements(
-    table: pd.DataFrame, status: np.ndarray, domain: Sequence[str], partitions: list[str],
+    table: pd.DataFrame,
+    status: np.ndarray,
+    domain: Sequence[str],
+    partitions: list[str],
     sizes: tuple[np.ndarray, np.ndarray],
 ) -> np.ndarray:
     """Cells to hide so that no set adding up to a published total has one hidden cell.
@@ -245,8 +253,11 @@ def _complements(
         return hidden
     groups = []
     for columns, size in sets:
-        labels = (table[columns].astype(str).agg("\x1f".join, axis=1) if columns
-                  else pd.Series("", index=table.index))
+        labels = (
+            table[columns].astype(str).agg("\x1f".join, axis=1)
+            if columns
+            else pd.Series("", index=table.index)
+        )
         groups.append((pd.factorize(labels)[0], size))
     changed = True
     while changed:
@@ -282,21 +293,26 @@ def _reliability(
     flag(effective < rules.flag_n, f"effective n below {rules.flag_n}")
     flag(df < rules.min_df, f"fewer than {rules.min_df} degrees of freedom")
     if "category" in table.columns:  # shares: NCHS, symmetric in p and 1 - p
-        level = (table["level"].to_numpy(dtype=float) if "level" in table
-                 else np.full(len(table), 0.95))
+        level = (
+            table["level"].to_numpy(dtype=float) if "level" in table else np.full(len(table), 0.95)
+        )
         width = np.full(len(table), np.nan)
         for value in np.unique(level[live]):
             rows = live & (level == value)
-            low, high = proportion_ci(estimate[rows], se[rows] ** 2, df[rows], n[rows],
-                                      method="beta", level=float(value))
+            low, high = proportion_ci(
+                estimate[rows], se[rows] ** 2, df[rows], n[rows], method="beta", level=float(value)
+            )
             width[rows] = high - low
         smaller = np.minimum(estimate, 1 - estimate)
         with np.errstate(invalid="ignore", divide="ignore"):
             relative = width / smaller
-        flag(width > rules.max_ci_width,
-             f"Korn-Graubard interval wider than {rules.max_ci_width:g}")
-        flag((width >= 0.05) & (relative > rules.max_relative_width),
-             f"Korn-Graubard interval wider than {rules.max_relative_width:.0%} of min(p, 1-p)")
+        flag(
+            width > rules.max_ci_width, f"Korn-Graubard interval wider than {rules.max_ci_width:g}"
+        )
+        flag(
+            (width >= 0.05) & (relative > rules.max_relative_width),
+            f"Korn-Graubard interval wider than {rules.max_relative_width:.0%} of min(p, 1-p)",
+        )
     else:
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = se / np.abs(estimate)
@@ -320,7 +336,8 @@ def output_check(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
             continue
         flagged = table[table["status"].isin([SUPPRESSED, INDICATIVE])]
         key_columns = [
-            c for c in flagged.columns
+            c
+            for c in flagged.columns
             if c not in {*NUMBERS, "status", "reason", "ci_method"}
             and not pd.api.types.is_numeric_dtype(table[c])
         ]
@@ -335,8 +352,10 @@ def output_check(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
 # -- one decision for every table -------------------------------------------------------
 
 # Populations and contrast sides that are unions of a breakdown's groups.
-UNIONS = {("home_any", "1"): ("location", ("hybrid", "home")),
-          ("home_any", "0"): ("location", ("on_site",))}
+UNIONS = {
+    ("home_any", "1"): ("location", ("hybrid", "home")),
+    ("home_any", "0"): ("location", ("on_site",)),
+}
 # A cell of the estimate tables: (indicator, wave, breakdown, group, category);
 # breakdown "wave" has group "all".
 Cell = tuple[str, str, str, str, str]
@@ -401,8 +420,14 @@ def align_with_estimates(
     mark &= (out["status"] == OK).to_numpy() & ~hide
     if hide.any():
         verdicts = [c for c in out.columns if c in ("significant", "within_ci")]
-        numbers = [c for c in out.columns if c not in keep and c != "level"
-                   and c not in verdicts and pd.api.types.is_numeric_dtype(out[c])]
+        numbers = [
+            c
+            for c in out.columns
+            if c not in keep
+            and c != "level"
+            and c not in verdicts
+            and pd.api.types.is_numeric_dtype(out[c])
+        ]
         out[numbers] = out[numbers].astype(float)
         out.loc[hide, numbers] = np.nan
         for column in verdicts:
@@ -419,17 +444,22 @@ def align_with_estimates(
 
 def align_changes(table: pd.DataFrame, cells: Mapping[Cell, str]) -> pd.DataFrame:
     """A change shows its wave's and its base's cell (the share of 1, or the mean)."""
+
     def wanted(r):
         breakdown = "wave" if r.breakdown == "all" else r.breakdown
         # the share of 1 of a 0/1 indicator (category "1"), or a mean (no category)
-        return [(r.indicator, str(w), breakdown, str(r.group), category)
-                for w in (r.wave, r.base) for category in ("1", "")]
+        return [
+            (r.indicator, str(w), breakdown, str(r.group), category)
+            for w in (r.wave, r.base)
+            for category in ("1", "")
+        ]
 
     return align_with_estimates(table, cells, wanted)
 
 
 def align_contrasts(table: pd.DataFrame, cells: Mapping[Cell, str]) -> pd.DataFrame:
     """A contrast side that is (or contains) a cell of the estimate tables follows it."""
+
     def wanted(r):
         if pd.notna(getattr(r, "location", None)):
             return []  # sides within a location are domains of their own (n_a, n_b)
@@ -447,6 +477,7 @@ def align_key_figures(
     table: pd.DataFrame, cells: Mapping[Cell, str], populations: Mapping
 ) -> pd.DataFrame:
     """A key figure whose population is (or contains) a cell of the estimate tables."""
+
     def wanted(r):
         category = _category_text(r.category)
         spec = populations.get(r.population)
@@ -462,13 +493,19 @@ def align_key_figures(
     return out
 
 
-def protect_key_figures(table: pd.DataFrame, rules: DisclosureRules,
-                        cells: Mapping[Cell, str], populations: Mapping) -> pd.DataFrame:
+def protect_key_figures(
+    table: pd.DataFrame, rules: DisclosureRules, cells: Mapping[Cell, str], populations: Mapping
+) -> pd.DataFrame:
     """Key figures (`neacovid.publish.keyfigures`, estimates in percent): the rules, and
     every cell hidden or indicative in the estimate tables (``cells``,
     `read_cell_status`) likewise here."""
-    out = apply_rules(table, rules, ["wave", "population", "indicator"],
-                      keep=["published", "within_ci"], scale=100)
+    out = apply_rules(
+        table,
+        rules,
+        ["wave", "population", "indicator"],
+        keep=["published", "within_ci"],
+        scale=100,
+    )
     out["within_ci"] = out["within_ci"].where(out["status"] != SUPPRESSED)
     return align_key_figures(out, cells, populations)
 
@@ -497,8 +534,11 @@ def protect_transitions(table: pd.DataFrame, rules: DisclosureRules) -> pd.DataF
     and ``min_n`` in the rest of its row. The cells of an origin row add up to 100%,
     and the rows' persons to the linked total: both are sets."""
     return apply_rules(
-        table, rules, ["variable", "from_wave", "to_wave", "from_category", "to_category"],
-        partition=["to_category", "from_category"], with_columns=["n_cell"],
+        table,
+        rules,
+        ["variable", "from_wave", "to_wave", "from_category", "to_category"],
+        partition=["to_category", "from_category"],
+        with_columns=["n_cell"],
     )
 
 
@@ -511,12 +551,19 @@ def protect_counts(
 
 
 def protect_changes(table: pd.DataFrame, by: Sequence[str], over: str, rules: DisclosureRules):
-    return apply_rules(table, rules, [*by, over, "base"], n_columns=["n", "base_n"],
-                       with_columns=["n_with", "base_n_with"], rse=False)
+    return apply_rules(
+        table,
+        rules,
+        [*by, over, "base"],
+        n_columns=["n", "base_n"],
+        with_columns=["n_with", "base_n_with"],
+        rse=False,
+    )
 
 
-def protect_model(fit, data: pd.DataFrame, rules: DisclosureRules,
-                  binary: bool = True) -> pd.DataFrame:
+def protect_model(
+    fit, data: pd.DataFrame, rules: DisclosureRules, binary: bool = True
+) -> pd.DataFrame:
     """A model's terms (a `neacovid.survey.models.ModelFit`): a factor level needs
     ``min_n`` respondents in the fit, and for a 0/1 outcome ``min_n`` with and
     ``min_n`` without it. The intercept is the reference levels' odds: its counts
@@ -525,8 +572,9 @@ def protect_model(fit, data: pd.DataFrame, rules: DisclosureRules,
     import re
 
     fitted = data.iloc[fit.rows]
-    outcome = (fitted[fit.outcome] if fit.outcome in fitted
-               else fitted.eval(fit.outcome, engine="python"))
+    outcome = (
+        fitted[fit.outcome] if fit.outcome in fitted else fitted.eval(fit.outcome, engine="python")
+    )
     positive = np.asarray(outcome, dtype=float) == 1
     factor = re.compile(r"^C\((?P<var>[A-Za-z_][A-Za-z0-9_]*).*\)\[T\.(?P<level>.*)\]$")
     levels: dict[str, set] = {}
@@ -542,8 +590,9 @@ def protect_model(fit, data: pd.DataFrame, rules: DisclosureRules,
         known = codes >= 0
         sizes = np.bincount(codes[known], minlength=len(uniques))
         cases = np.bincount(codes[known], positive[known], minlength=len(uniques))
-        tallies[var] = {str(u): (int(a), int(b)) for u, a, b in zip(uniques, sizes, cases,
-                                                                     strict=True)}
+        tallies[var] = {
+            str(u): (int(a), int(b)) for u, a, b in zip(uniques, sizes, cases, strict=True)
+        }
     everyone = (len(fitted), int(positive.sum()))
 
     def reference_counts() -> tuple[int, int]:

@@ -87,7 +87,14 @@ LOCATIONS = ("on_site", "hybrid", "home")
 # Okabe & Ito (2008), colour-blind safe. The three work locations get far apart
 # grey values (0, 87, 162 of 255) so they also differ in a greyscale print.
 BLACK, ORANGE, SKY_BLUE, GREEN, YELLOW, BLUE, VERMILLION, PURPLE = (
-    "#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
+    "#000000",
+    "#E69F00",
+    "#56B4E9",
+    "#009E73",
+    "#F0E442",
+    "#0072B2",
+    "#D55E00",
+    "#CC79A7",
 )
 GREY = "#7F7F7F"
 LOCATION_STYLE = {  # colour, marker, line type
@@ -107,6 +114,7 @@ RC_PARAMS = {
     "font.family": [FONT],
     "font.sans-serif": [FONT],
 }
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -135,8 +143,9 @@ def _text(language: str, table: pd.DataFrame | None = None) -> dict:
     if table is None:
         return t
     level, method = _interval(table)
-    return filled(t, {"{level}": level_text(level, language),
-                      "{method}": t["ci_methods"].get(method, method)})
+    return filled(
+        t, {"{level}": level_text(level, language), "{method}": t["ci_methods"].get(method, method)}
+    )
 
 
 def _interval(table: pd.DataFrame) -> tuple[float, str]:
@@ -144,12 +153,16 @@ def _interval(table: pd.DataFrame) -> tuple[float, str]:
     found = []
     for column in ("level", "ci_method"):
         if column not in table.columns:
-            raise DataError(f"a figure's table has no {column!r} column; the tables of "
-                            "neacovid carry one (rerun the step that wrote it)")
+            raise DataError(
+                f"a figure's table has no {column!r} column; the tables of "
+                "neacovid carry one (rerun the step that wrote it)"
+            )
         values = sorted({v for v in table[column].dropna()}, key=str)
         if len(values) != 1:
-            raise DataError(f"a figure's table has {len(values)} values of {column!r} "
-                            f"({', '.join(map(str, values)) or 'none'}); draw one at a time")
+            raise DataError(
+                f"a figure's table has {len(values)} values of {column!r} "
+                f"({', '.join(map(str, values)) or 'none'}); draw one at a time"
+            )
         found.append(values[0])
     return float(found[0]), str(found[1])
 
@@ -223,8 +236,9 @@ def _wrap(*sentences: str, width: int = 110) -> str:
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
     """A pipeline table with its key columns as text (``category`` ``1.0`` -> ``1``)."""
-    frame = pd.read_csv(path, dtype={"wave": str, "category": str, "location": str,
-                                     "age_group": str, "status": str})
+    frame = pd.read_csv(
+        path, dtype={"wave": str, "category": str, "location": str, "age_group": str, "status": str}
+    )
     if "category" in frame:
         frame["category"] = frame["category"].map(_category_text)
     return frame
@@ -305,8 +319,9 @@ def _group_order(breakdown: str, groups) -> list[str]:
     return sorted(groups)
 
 
-def _suppressed_cells(omitted: pd.DataFrame, language: str, breakdown: str | None = None,
-                      limit: int = 6) -> str:
+def _suppressed_cells(
+    omitted: pd.DataFrame, language: str, breakdown: str | None = None, limit: int = 6
+) -> str:
     t = _text(language)
     cells = []
     for row in omitted.itertuples(index=False):
@@ -315,8 +330,9 @@ def _suppressed_cells(omitted: pd.DataFrame, language: str, breakdown: str | Non
         if indicator in t["indicators_lower"]:
             parts.append(t["indicators_lower"][indicator])
         if breakdown:
-            parts.append(group_label(breakdown, str(getattr(row, breakdown)), language,
-                                     running=True))
+            parts.append(
+                group_label(breakdown, str(getattr(row, breakdown)), language, running=True)
+            )
         parts.append(wave_label(row.wave, language))
         cells.append(", ".join(parts))
     if len(cells) > limit:
@@ -325,8 +341,13 @@ def _suppressed_cells(omitted: pd.DataFrame, language: str, breakdown: str | Non
     return "; ".join(cells)
 
 
-def _status_notes(data: pd.DataFrame, omitted: pd.DataFrame, language: str,
-                  breakdown: str | None = None, indicative: str = "indicative") -> list[str]:
+def _status_notes(
+    data: pd.DataFrame,
+    omitted: pd.DataFrame,
+    language: str,
+    breakdown: str | None = None,
+    indicative: str = "indicative",
+) -> list[str]:
     t = _text(language)
     notes = []
     if len(data) and data["hollow"].any():
@@ -411,13 +432,18 @@ def _wave_axis(waves: Sequence[str], language: str):
 # -- figures --------------------------------------------------------------------------
 
 
-def location_figure(table: pd.DataFrame, language: str, data_source: str = "synthetic",
-                    table_name: str = "location_by_wave.csv") -> Figure:
+def location_figure(
+    table: pd.DataFrame,
+    language: str,
+    data_source: str = "synthetic",
+    table_name: str = "location_by_wave.csv",
+) -> Figure:
     """Where employees work per wave: on location / hybrid / at home, with CIs."""
     t = _text(language, table)
     _require(table, ["wave", "category", "estimate", "ci_low", "ci_high", "n"], table_name)
-    table = table.assign(category=table["category"].map(_category_text),
-                         wave=table["wave"].astype(str))
+    table = table.assign(
+        category=table["category"].map(_category_text), wave=table["wave"].astype(str)
+    )
     data, omitted = split_status(table, table_name)
     data = data[data["category"].isin(LOCATIONS)].copy()
     if data.empty:
@@ -434,27 +460,47 @@ def location_figure(table: pd.DataFrame, language: str, data_source: str = "synt
     data["value"] = [_percent(v, language) for v in data["estimate"]]
     plot = _points_plot(data, order, labels, t["location"])
     # dark labels: orange text on white would be too faint; the position ties label to marker
-    plot += geom_text(aes(label="value"), nudge_x=0.055, ha="left", va="center", size=7,
-                      colour="#222222", show_legend=False, family=FONT)
+    plot += geom_text(
+        aes(label="value"),
+        nudge_x=0.055,
+        ha="left",
+        va="center",
+        size=7,
+        colour="#222222",
+        show_legend=False,
+        family=FONT,
+    )
     plot = (
         plot
         + _wave_axis(waves, language)
-        + scale_y_continuous(labels=percent_labels(language), limits=(0, None),
-                             expand=(0, 0, 0.05, 0))
-        + labs(x=t["wave"], y=t["share"], title=t["title_location"],
-               caption=_wrap(t["ci_note"] if ci_visible else t["ci_small"],
-                             *_status_notes(data, omitted, language),
-                             _source_short(data_source, language)))
+        + scale_y_continuous(
+            labels=percent_labels(language), limits=(0, None), expand=(0, 0, 0.05, 0)
+        )
+        + labs(
+            x=t["wave"],
+            y=t["share"],
+            title=t["title_location"],
+            caption=_wrap(
+                t["ci_note"] if ci_visible else t["ci_small"],
+                *_status_notes(data, omitted, language),
+                _source_short(data_source, language),
+            ),
+        )
         + house_theme()
     )
     n_by_wave = table.groupby("wave")["n"].max()
     waves_text = "; ".join(
         f"{wave_label(w, language)} (n = {_number(n_by_wave[w], language)})" for w in waves
     )
-    caption = " ".join([
-        t["cap_location"], *_status_notes(data, omitted, language), t["pop_employees"],
-        t["n_waves"].format(waves=waves_text), _source(data_source, language),
-    ])
+    caption = " ".join(
+        [
+            t["cap_location"],
+            *_status_notes(data, omitted, language),
+            t["pop_employees"],
+            t["n_waves"].format(waves=waves_text),
+            _source(data_source, language),
+        ]
+    )
     last = data[data["wave"] == data["wave"].max()]
     values = ", ".join(
         f"{group_label('location', r.category, language, running=True)} "
@@ -462,15 +508,28 @@ def location_figure(table: pd.DataFrame, language: str, data_source: str = "synt
         f"({format_number(100 * r.ci_low, language, 0)}\u2013{_percent(r.ci_high, language)})"
         for r in last.sort_values("x").itertuples()
     )
-    alt = t["alt_location"].format(wave=wave_label(last["wave"].iloc[0], language),
-                                   values=values)
-    return Figure("location_by_wave", plot, t["title_location"], caption, alt, (7.0, 4.5),
-                  data, omitted, (table_name,))
+    alt = t["alt_location"].format(wave=wave_label(last["wave"].iloc[0], language), values=values)
+    return Figure(
+        "location_by_wave",
+        plot,
+        t["title_location"],
+        caption,
+        alt,
+        (7.0, 4.5),
+        data,
+        omitted,
+        (table_name,),
+    )
 
 
-def _points_plot(data: pd.DataFrame, order: Sequence[str], labels: Mapping[str, str],
-                 legend: str, styles: Mapping[str, tuple] | None = None,
-                 sizes: Mapping[str, float] | None = None) -> ggplot:
+def _points_plot(
+    data: pd.DataFrame,
+    order: Sequence[str],
+    labels: Mapping[str, str],
+    legend: str,
+    styles: Mapping[str, tuple] | None = None,
+    sizes: Mapping[str, float] | None = None,
+) -> ggplot:
     """Points with CI segments, one colour + marker per group; hollow = indicative."""
     styles = styles or LOCATION_STYLE
     names = [labels[g] for g in order]
@@ -484,13 +543,16 @@ def _points_plot(data: pd.DataFrame, order: Sequence[str], labels: Mapping[str, 
     thick = ci["group"].map(sizes).astype(float) > 2.4
     for part, width in ((ci[~thick], 0.6), (ci[thick], 1.0)):
         if len(part):
-            plot += geom_segment(part, aes(x="x", xend="x", y="ci_low", yend="ci_high"),
-                                 size=width, show_legend=False)
+            plot += geom_segment(
+                part,
+                aes(x="x", xend="x", y="ci_low", yend="ci_high"),
+                size=width,
+                show_legend=False,
+            )
     if len(filled):
         plot += geom_point(filled, aes(size="group"), stroke=0.6)
     if len(hollow):
-        plot += geom_point(hollow, aes(size="group"), fill="white", stroke=0.9,
-                           show_legend=False)
+        plot += geom_point(hollow, aes(size="group"), fill="white", stroke=0.9, show_legend=False)
     return (
         plot
         + scale_color_manual(values=colours, limits=names, name=legend)
@@ -519,11 +581,18 @@ def indicators_figure(
     """
     t = _text(language, table)
     what = ", ".join(table_names) or f"indicators by {breakdown}"
-    _require(table, ["indicator", "wave", breakdown, "category", "estimate", "ci_low",
-                     "ci_high", "n"], what)
-    table = table.assign(**{breakdown: table[breakdown].astype(str),
-                            "category": table["category"].map(_category_text),
-                            "wave": table["wave"].astype(str)})
+    _require(
+        table,
+        ["indicator", "wave", breakdown, "category", "estimate", "ci_low", "ci_high", "n"],
+        what,
+    )
+    table = table.assign(
+        **{
+            breakdown: table[breakdown].astype(str),
+            "category": table["category"].map(_category_text),
+            "wave": table["wave"].astype(str),
+        }
+    )
     table = table[table["category"] == "1"]
     indicators = list(indicators or dict.fromkeys(table["indicator"]))
     table = table[table["indicator"].isin(indicators)]
@@ -540,24 +609,32 @@ def indicators_figure(
 
     if breakdown == "age_group":
         if highlight is not None and highlight not in order:
-            raise DataError(f"{what}: age group {highlight!r} to highlight is not in the table "
-                            f"(has {', '.join(order)})")
+            raise DataError(
+                f"{what}: age group {highlight!r} to highlight is not in the table "
+                f"(has {', '.join(order)})"
+            )
         if highlight:  # the others grey, told apart by marker
             others = iter(MARKERS[1:])
-            styles = {g: (HIGHLIGHT, "o", "solid") if g == highlight
-                      else (GREY, next(others), "") for g in order}
+            styles = {
+                g: (HIGHLIGHT, "o", "solid") if g == highlight else (GREY, next(others), "")
+                for g in order
+            }
             sizes = {g: (3.2 if g == highlight else 1.7) for g in order}
         else:
-            styles = {g: (PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)], "solid")
-                      for i, g in enumerate(order)}
+            styles = {
+                g: (PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)], "solid")
+                for i, g in enumerate(order)
+            }
             sizes = dict.fromkeys(order, 1.9)
         width = 0.62
         legend, size = t["age"], (7.0, 5.6)
         reference = reference[reference[breakdown] == highlight] if highlight else reference[:0]
     else:
         if len(order) > len(LOCATION_STYLE) or not set(order) <= set(LOCATION_STYLE):
-            styles = {g: (PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)], "solid")
-                      for i, g in enumerate(order)}
+            styles = {
+                g: (PALETTE[i % len(PALETTE)], MARKERS[i % len(MARKERS)], "solid")
+                for i, g in enumerate(order)
+            }
         else:
             styles = LOCATION_STYLE
         sizes, width = None, 0.42
@@ -565,28 +642,41 @@ def indicators_figure(
     offsets = _dodge(order, width)
 
     def facets(frame: pd.DataFrame) -> pd.DataFrame:
-        return frame.assign(facet=pd.Categorical(frame["indicator"].map(facet_labels),
-                                                 strip.categories))
+        return frame.assign(
+            facet=pd.Categorical(frame["indicator"].map(facet_labels), strip.categories)
+        )
 
     data = facets(data)
     data["group"] = pd.Categorical(data[breakdown].map(labels), [labels[g] for g in order])
     data["x"] = data["wave"].map(waves.index) + data[breakdown].map(offsets)
     reference = facets(reference).assign(
-        group=lambda f: pd.Categorical(f[breakdown].map(labels), [labels[g] for g in order]))
+        group=lambda f: pd.Categorical(f[breakdown].map(labels), [labels[g] for g in order])
+    )
 
     plot = _points_plot(data, order, labels, legend, styles, sizes)
     names = [labels[g] for g in order]
     if breakdown == "age_group":
         if len(reference):
-            plot += geom_hline(reference, aes(yintercept="estimate"), colour=HIGHLIGHT,
-                               linetype="dotted", size=0.7, inherit_aes=False)
+            plot += geom_hline(
+                reference,
+                aes(yintercept="estimate"),
+                colour=HIGHLIGHT,
+                linetype="dotted",
+                size=0.7,
+                inherit_aes=False,
+            )
         ref_note = t["ref_note_age"].format(ref=reference_wave, group=labels.get(highlight, ""))
     else:
-        plot += geom_hline(reference, aes(yintercept="estimate", colour="group",
-                                          linetype="group"),
-                           size=0.5, alpha=0.9, inherit_aes=False)
-        plot += scale_linetype_manual(values={labels[g]: styles[g][2] or "solid" for g in order},
-                                      limits=names, name=legend)
+        plot += geom_hline(
+            reference,
+            aes(yintercept="estimate", colour="group", linetype="group"),
+            size=0.5,
+            alpha=0.9,
+            inherit_aes=False,
+        )
+        plot += scale_linetype_manual(
+            values={labels[g]: styles[g][2] or "solid" for g in order}, limits=names, name=legend
+        )
         ref_note = t["ref_note_location"].format(ref=reference_wave)
     if reference.empty:
         ref_note = ""
@@ -594,19 +684,30 @@ def indicators_figure(
         plot
         + facet_wrap("facet", ncol=2, scales="free_y")
         + _wave_axis(waves, language)
-        + scale_y_continuous(labels=percent_labels(language), limits=(0, None),
-                             expand=(0, 0, 0.08, 0))
-        + labs(x=t["wave"], y=t["share"],
-               title=t["title_by_age" if breakdown == "age_group" else "title_by_location"],
-               caption=_wrap(t["ci_note"], ref_note,
-                             *_status_notes(data, omitted, language, breakdown),
-                             _source_short(data_source, language)))
+        + scale_y_continuous(
+            labels=percent_labels(language), limits=(0, None), expand=(0, 0, 0.08, 0)
+        )
+        + labs(
+            x=t["wave"],
+            y=t["share"],
+            title=t["title_by_age" if breakdown == "age_group" else "title_by_location"],
+            caption=_wrap(
+                t["ci_note"],
+                ref_note,
+                *_status_notes(data, omitted, language, breakdown),
+                _source_short(data_source, language),
+            ),
+        )
         + house_theme()
         + theme(legend_title=element_text(size=9), panel_spacing_x=0.03)
     )
     if breakdown == "age_group":
-        plot += guides(**{aesthetic: guide_legend(nrow=2, byrow=True)
-                          for aesthetic in ("colour", "shape", "fill", "size")})
+        plot += guides(
+            **{
+                aesthetic: guide_legend(nrow=2, byrow=True)
+                for aesthetic in ("colour", "shape", "fill", "size")
+            }
+        )
     title = t["title_by_age" if breakdown == "age_group" else "title_by_location"]
 
     # caption: per wave the n range over the indicators (respondents with an answer in
@@ -616,47 +717,64 @@ def indicators_figure(
     all_waves = _wave_order(table["wave"])
     waves_text = "; ".join(
         f"{wave_label(w, language)} (n = {_n_text(n_wave.loc[w, 'min'], n_wave.loc[w, 'max'], language)})"  # noqa: E501
-        for w in all_waves if w in n_wave.index
+        for w in all_waves
+        if w in n_wave.index
     )
     smallest = shown.iloc[int(np.argmin(shown["n"].to_numpy()))] if len(shown) else None
     names_lower = [t["indicators_lower"].get(i, i) for i in indicators]
     if breakdown == "age_group":
         head = t["cap_by_age" if highlight else "cap_by_age_plain"].format(
-            indicators=_join(names_lower, language), group=labels.get(highlight, ""),
-            ref=reference_wave)
+            indicators=_join(names_lower, language),
+            group=labels.get(highlight, ""),
+            ref=reference_wave,
+        )
         population = _age_population(order, language)
     else:
-        head = t["cap_by_location"].format(indicators=_join(names_lower, language),
-                                           ref=reference_wave)
+        head = t["cap_by_location"].format(
+            indicators=_join(names_lower, language), ref=reference_wave
+        )
         population = t["pop_location"]
-    parts = [head, *_status_notes(data, omitted, language, breakdown), population,
-             t["n_waves_indicators"].format(waves=waves_text)]
+    parts = [
+        head,
+        *_status_notes(data, omitted, language, breakdown),
+        population,
+        t["n_waves_indicators"].format(waves=waves_text),
+    ]
     if smallest is not None:
-        cell = (f"{t['indicators_lower'].get(smallest['indicator'], smallest['indicator'])}, "
-                f"{group_label(breakdown, str(smallest[breakdown]), language, running=True)}, "
-                f"{wave_label(smallest['wave'], language)}")
+        cell = (
+            f"{t['indicators_lower'].get(smallest['indicator'], smallest['indicator'])}, "
+            f"{group_label(breakdown, str(smallest[breakdown]), language, running=True)}, "
+            f"{wave_label(smallest['wave'], language)}"
+        )
         parts.append(t["n_smallest"].format(n=_number(smallest["n"], language), cell=cell))
     parts.append(_source(data_source, language, reference_wave))
 
     last_wave = data["wave"].max() if len(data) else reference_wave
     focus = [highlight] if breakdown == "age_group" and highlight else order
     values = "; ".join(
-        f"{t['indicators_lower'].get(i, i)}: " + ", ".join(
+        f"{t['indicators_lower'].get(i, i)}: "
+        + ", ".join(
             f"{group_label(breakdown, r[breakdown], language, running=True)} "
             f"{_percent(r['estimate'], language)}"
-            for _, r in data[(data["wave"] == last_wave) & (data["indicator"] == i)
-                             & data[breakdown].isin(focus)]
-            .sort_values("x").iterrows()
+            for _, r in data[
+                (data["wave"] == last_wave) & (data["indicator"] == i) & data[breakdown].isin(focus)
+            ]
+            .sort_values("x")
+            .iterrows()
         )
         for i in indicators
     )
-    alt = t["alt_by"].format(k=len(indicators), indicators=_join(list(facet_labels.values()),
-                                                                   language),
-                             by=t["by_age" if breakdown == "age_group" else "by_location"],
-                             wave=wave_label(last_wave, language), values=values)
+    alt = t["alt_by"].format(
+        k=len(indicators),
+        indicators=_join(list(facet_labels.values()), language),
+        by=t["by_age" if breakdown == "age_group" else "by_location"],
+        wave=wave_label(last_wave, language),
+        values=values,
+    )
     name = f"indicators_by_{breakdown}"
-    return Figure(name, plot, title, " ".join(parts), alt, size, data, omitted,
-                  tuple(table_names), reference)
+    return Figure(
+        name, plot, title, " ".join(parts), alt, size, data, omitted, tuple(table_names), reference
+    )
 
 
 def changes_figure(
@@ -686,15 +804,18 @@ def changes_figure(
     """
     t = _text(language, changes)
     title = t["title_changes_location" if breakdown == "location" else "title_changes"].format(
-        ref=reference_wave)
+        ref=reference_wave
+    )
     _require(changes, ["indicator", "wave", "diff", "ci_low", "ci_high"], table_name)
     if "significant" not in changes:
         _require(changes, ["p_holm"], table_name)
         changes = changes.assign(significant=changes["p_holm"] < alpha, adjustment="holm")
     adjustments = sorted(set(changes["adjustment"].dropna())) if "adjustment" in changes else []
     if len(adjustments) != 1:
-        raise DataError(f"{table_name}: {len(adjustments)} multiple-testing adjustments "
-                        f"({', '.join(adjustments) or 'no adjustment column'}); one is needed")
+        raise DataError(
+            f"{table_name}: {len(adjustments)} multiple-testing adjustments "
+            f"({', '.join(adjustments) or 'no adjustment column'}); one is needed"
+        )
     adjustment = t["adjustments"].get(adjustments[0], adjustments[0])
     if {"breakdown", "group"} <= set(changes.columns):  # long format: one table, all breakdowns
         wanted = breakdown or "all"
@@ -713,23 +834,22 @@ def changes_figure(
     if "base" in changes:  # neacovid.survey.compare.changes names the base wave per row
         bases = sorted({str(b) for b in changes["base"].dropna()})
         if len(bases) > 1:
-            raise DataError(f"{table_name}: changes against several base waves "
-                            f"({', '.join(bases)}); draw the changes against one base")
+            raise DataError(
+                f"{table_name}: changes against several base waves "
+                f"({', '.join(bases)}); draw the changes against one base"
+            )
         reference_wave = bases[0] if bases else reference_wave
     frame = changes.assign(wave=changes["wave"].astype(str))
     frame = frame.assign(estimate=frame["diff"])  # split_status drops cells without a diff
     shown, omitted = split_status(frame, table_name)
     indicators = list(dict.fromkeys(frame["indicator"]))
     # rotated row strips: short names
-    facet_labels = {i: t["indicators_short"].get(i, t["indicators"].get(i, i))
-                    for i in indicators}
+    facet_labels = {i: t["indicators_short"].get(i, t["indicators"].get(i, i)) for i in indicators}
     waves = _wave_order(frame["wave"])
     position = {w: len(waves) - 1 - i for i, w in enumerate(waves)}  # first wave on top
     shown["y"] = shown["wave"].map(position).astype(float)
-    shown["row"] = pd.Categorical(shown["indicator"].map(facet_labels),
-                                  list(facet_labels.values()))
-    sig_label = t["significant"].format(alpha=_number(alpha, language, 2),
-                                        adjustment=adjustment)
+    shown["row"] = pd.Categorical(shown["indicator"].map(facet_labels), list(facet_labels.values()))
+    sig_label = t["significant"].format(alpha=_number(alpha, language, 2), adjustment=adjustment)
     shown["significance"] = pd.Categorical(
         np.where(verdict(shown["significant"]), sig_label, t["not_significant"]),
         [sig_label, t["not_significant"]],
@@ -737,8 +857,9 @@ def changes_figure(
     if breakdown:
         order = _group_order(breakdown, frame[breakdown].astype(str))
         labels = {g: group_label(breakdown, g, language) for g in order}
-        shown["col"] = pd.Categorical(shown[breakdown].astype(str).map(labels),
-                                      [labels[g] for g in order])
+        shown["col"] = pd.Categorical(
+            shown[breakdown].astype(str).map(labels), [labels[g] for g in order]
+        )
         facet = facet_grid("row ~ col")
     else:
         facet = facet_wrap("row", ncol=2)
@@ -753,38 +874,58 @@ def changes_figure(
     colours = {sig_label: VERMILLION, t["not_significant"]: BLACK}
     fills = {sig_label: VERMILLION, t["not_significant"]: "white"}
     shapes = {sig_label: "o", t["not_significant"]: "o"}
-    plot = ggplot(shown, aes(x="diff", y="y", colour="significance", fill="significance",
-                             shape="significance"))
+    plot = ggplot(
+        shown,
+        aes(x="diff", y="y", colour="significance", fill="significance", shape="significance"),
+    )
     plot += geom_vline(xintercept=0, colour="#555555", size=0.5)
     if len(solid):
-        plot += geom_segment(solid, aes(x="ci_low", xend="ci_high", y="y", yend="y"),
-                             size=0.7, show_legend=False)
+        plot += geom_segment(
+            solid, aes(x="ci_low", xend="ci_high", y="y", yend="y"), size=0.7, show_legend=False
+        )
     if len(indicative):
-        plot += geom_segment(indicative, aes(x="ci_low", xend="ci_high", y="y", yend="y"),
-                             size=0.7, linetype="dotted", show_legend=False)
+        plot += geom_segment(
+            indicative,
+            aes(x="ci_low", xend="ci_high", y="y", yend="y"),
+            size=0.7,
+            linetype="dotted",
+            show_legend=False,
+        )
     plot += geom_point(size=2.4, stroke=0.8)
     plot = (
         plot
         + facet
-        + scale_y_continuous(breaks=[position[w] for w in waves],
-                             labels=[wave_label(w, language) for w in waves],
-                             limits=(-0.6, len(waves) - 0.4), expand=(0, 0))
-        + scale_x_continuous(labels=points_labels(language), limits=(-reach, reach),
-                             breaks=_symmetric_breaks(3 if ncols > 3 else 5))
+        + scale_y_continuous(
+            breaks=[position[w] for w in waves],
+            labels=[wave_label(w, language) for w in waves],
+            limits=(-0.6, len(waves) - 0.4),
+            expand=(0, 0),
+        )
+        + scale_x_continuous(
+            labels=points_labels(language),
+            limits=(-reach, reach),
+            breaks=_symmetric_breaks(3 if ncols > 3 else 5),
+        )
         + scale_color_manual(values=colours, name="")
         + scale_fill_manual(values=fills, name="")
         + scale_shape_manual(values=shapes, name="")
-        + labs(x=t["diff_axis"].format(ref=reference_wave), y="",
-               title=title,
-               caption=_wrap(t["ci_note_h"],
-                             *_status_notes(shown, omitted, language, breakdown,
-                                            "indicative_dotted"),
-                             _source_short(data_source, language)))
+        + labs(
+            x=t["diff_axis"].format(ref=reference_wave),
+            y="",
+            title=title,
+            caption=_wrap(
+                t["ci_note_h"],
+                *_status_notes(shown, omitted, language, breakdown, "indicative_dotted"),
+                _source_short(data_source, language),
+            ),
+        )
         + house_theme(9 if ncols > 3 else 10)
-        + theme(strip_text_y=element_text(angle=-90, ha="center", size=8.5),
-                strip_text_x=element_text(size=8.5),
-                axis_text_x=element_text(size=7 if ncols > 3 else 8),
-                legend_title=element_blank())
+        + theme(
+            strip_text_y=element_text(angle=-90, ha="center", size=8.5),
+            strip_text_x=element_text(size=8.5),
+            axis_text_x=element_text(size=7 if ncols > 3 else 8),
+            legend_title=element_blank(),
+        )
     )
     panel_rows = len(indicators) if breakdown else math.ceil(len(indicators) / 2)
     height = min(9.5, 1.6 + panel_rows * (0.25 * len(waves) + 0.35))
@@ -798,31 +939,54 @@ def changes_figure(
             label += f" ({group}, {wave_label(top['wave'], language)})"
         else:
             label += f" ({wave_label(top['wave'], language)})"
-        largest = t["alt_changes_largest"].format(label=label,
-                                                  value=format_signed(100 * top["diff"], language))
+        largest = t["alt_changes_largest"].format(
+            label=label, value=format_signed(100 * top["diff"], language)
+        )
     alt = t["alt_changes"].format(ref=reference_wave, k=n_sig, total=len(shown), largest=largest)
     waves_text = ", ".join(wave_label(w, language) for w in waves)
-    population = (t["pop_location"] if breakdown == "location" else
-                  _age_population(order, language) if breakdown == "age_group" else
-                  t["pop_employees"])
-    parts = [t["cap_changes"].format(ref=reference_wave, alpha=_number(alpha, language, 2),
-                                     adjustment=adjustment),
-             *_status_notes(shown, omitted, language, breakdown, "indicative_dotted"),
-             population]
+    population = (
+        t["pop_location"]
+        if breakdown == "location"
+        else _age_population(order, language)
+        if breakdown == "age_group"
+        else t["pop_employees"]
+    )
+    parts = [
+        t["cap_changes"].format(
+            ref=reference_wave, alpha=_number(alpha, language, 2), adjustment=adjustment
+        ),
+        *_status_notes(shown, omitted, language, breakdown, "indicative_dotted"),
+        population,
+    ]
     if "n" in shown and len(shown):
-        parts.append(t["n_changes"].format(waves=waves_text,
-                                           n=_n_text(shown["n"].min(), shown["n"].max(),
-                                                     language)))
+        parts.append(
+            t["n_changes"].format(
+                waves=waves_text, n=_n_text(shown["n"].min(), shown["n"].max(), language)
+            )
+        )
     else:
         parts.append(t["waves_only"].format(waves=waves_text))
     parts.append(_source(data_source, language, reference_wave))
     name = f"changes_by_{breakdown}" if breakdown else "changes"
-    return Figure(name, plot, title, " ".join(parts),
-                  alt, (7.0, round(height, 2)), shown, omitted, (table_name,))
+    return Figure(
+        name,
+        plot,
+        title,
+        " ".join(parts),
+        alt,
+        (7.0, round(height, 2)),
+        shown,
+        omitted,
+        (table_name,),
+    )
 
 
-def key_figures_figure(table: pd.DataFrame, language: str, data_source: str = "synthetic",
-                       table_name: str = "kerncijfers.csv") -> Figure:
+def key_figures_figure(
+    table: pd.DataFrame,
+    language: str,
+    data_source: str = "synthetic",
+    table_name: str = "kerncijfers.csv",
+) -> Figure:
     """Each published figure against this run's CI, centred on this run's estimate.
 
     One row per published figure: the line is this analysis's interval, the dot
@@ -831,8 +995,23 @@ def key_figures_figure(table: pd.DataFrame, language: str, data_source: str = "s
     levels themselves are in the row labels.
     """
     t = _text(language, table)
-    _require(table, ["id", "wave", "population", "indicator", "category", "published",
-                     "estimate", "ci_low", "ci_high", "n", "within_ci"], table_name)
+    _require(
+        table,
+        [
+            "id",
+            "wave",
+            "population",
+            "indicator",
+            "category",
+            "published",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            "n",
+            "within_ci",
+        ],
+        table_name,
+    )
     frame = table.copy()
     frame["category"] = frame["category"].map(_category_text)
     frame["wave"] = frame["wave"].astype(str)
@@ -844,7 +1023,8 @@ def key_figures_figure(table: pd.DataFrame, language: str, data_source: str = "s
     strips = {p: "\n".join(textwrap.wrap(label, 13)) for p, label in pop_labels.items()}
     rank = {p: i for i, p in enumerate(populations)}
     shown = shown.assign(_rank=shown["population"].map(rank)).sort_values(
-        ["_rank", "indicator", "category", "wave"], kind="stable")
+        ["_rank", "indicator", "category", "wave"], kind="stable"
+    )
     shown["label"] = [
         f"{_figure_label(r.indicator, r.category, language)}, {wave_label(r.wave, language)}: "
         f"{_number(r.published, language, 0 if float(r.published).is_integer() else 1)}%"
@@ -854,71 +1034,112 @@ def key_figures_figure(table: pd.DataFrame, language: str, data_source: str = "s
     shown["row"] = pd.Categorical(shown["population"].map(strips), list(strips.values()))
     kinds = [t["this_analysis"], t["published"], t["published_outside"]]
     est = shown.assign(value=0.0, kind=pd.Categorical([kinds[0]] * len(shown), kinds))
-    pub = shown.assign(value=(shown["published"] - shown["estimate"]) / 100,
-                       kind=pd.Categorical(np.where(shown["within_ci"], kinds[1], kinds[2]),
-                                           kinds))
+    pub = shown.assign(
+        value=(shown["published"] - shown["estimate"]) / 100,
+        kind=pd.Categorical(np.where(shown["within_ci"], kinds[1], kinds[2]), kinds),
+    )
     ci = est.dropna(subset=["ci_low", "ci_high"]).assign(
         ci_low=lambda f: (f["ci_low"] - f["estimate"]) / 100,
-        ci_high=lambda f: (f["ci_high"] - f["estimate"]) / 100)
+        ci_high=lambda f: (f["ci_high"] - f["estimate"]) / 100,
+    )
     points = pd.concat([est, pub], ignore_index=True)
-    plot = ggplot(points, aes(x="value", y="y", colour="kind", shape="kind", fill="kind",
-                              size="kind"))
+    plot = ggplot(
+        points, aes(x="value", y="y", colour="kind", shape="kind", fill="kind", size="kind")
+    )
     for part, linetype in ((ci[~ci["hollow"]], "solid"), (ci[ci["hollow"]], "dotted")):
         if len(part):
-            plot += geom_segment(part, aes(x="ci_low", xend="ci_high", y="y", yend="y"),
-                                 size=1.0, colour=BLUE, linetype=linetype, show_legend=False,
-                                 inherit_aes=False)
+            plot += geom_segment(
+                part,
+                aes(x="ci_low", xend="ci_high", y="y", yend="y"),
+                size=1.0,
+                colour=BLUE,
+                linetype=linetype,
+                show_legend=False,
+                inherit_aes=False,
+            )
     plot += geom_point(points[points["kind"] != kinds[0]], stroke=0.9)
     filled = (points["kind"] == kinds[0]) & ~points["hollow"]
     plot += geom_point(points[filled], stroke=0.5)
     if points["hollow"].any():
-        plot += geom_point(points[(points["kind"] == kinds[0]) & points["hollow"]],
-                           fill="white", stroke=0.9, show_legend=False)
+        plot += geom_point(
+            points[(points["kind"] == kinds[0]) & points["hollow"]],
+            fill="white",
+            stroke=0.9,
+            show_legend=False,
+        )
     present = [k for k in kinds if k in set(points["kind"])]
     plot = (
         plot
         + facet_grid("row ~ .", scales="free_y", space="free_y")
-        + scale_y_continuous(breaks=list(shown["y"]), labels=list(shown["label"]),
-                             expand=(0, 0.6))
+        + scale_y_continuous(breaks=list(shown["y"]), labels=list(shown["label"]), expand=(0, 0.6))
         + scale_x_continuous(labels=points_labels(language))
-        + scale_color_manual(values={kinds[0]: BLUE, kinds[1]: VERMILLION,
-                                     kinds[2]: VERMILLION}, limits=present)
-        + scale_fill_manual(values={kinds[0]: BLUE, kinds[1]: "white", kinds[2]: VERMILLION},
-                            limits=present)
-        + scale_shape_manual(values={kinds[0]: "o", kinds[1]: "D", kinds[2]: "D"},
-                             limits=present)
-        + scale_size_manual(values={kinds[0]: 2.0, kinds[1]: 3.2, kinds[2]: 3.2},
-                            limits=present)
-        + labs(x=t["key_axis"], y="", title=t["title_key"],
-               caption=_wrap(t["key_note"], *_status_notes(shown, omitted, language),
-                             _source_short(data_source, language), width=105))
+        + scale_color_manual(
+            values={kinds[0]: BLUE, kinds[1]: VERMILLION, kinds[2]: VERMILLION}, limits=present
+        )
+        + scale_fill_manual(
+            values={kinds[0]: BLUE, kinds[1]: "white", kinds[2]: VERMILLION}, limits=present
+        )
+        + scale_shape_manual(values={kinds[0]: "o", kinds[1]: "D", kinds[2]: "D"}, limits=present)
+        + scale_size_manual(values={kinds[0]: 2.0, kinds[1]: 3.2, kinds[2]: 3.2}, limits=present)
+        + labs(
+            x=t["key_axis"],
+            y="",
+            title=t["title_key"],
+            caption=_wrap(
+                t["key_note"],
+                *_status_notes(shown, omitted, language),
+                _source_short(data_source, language),
+                width=105,
+            ),
+        )
         + house_theme()
-        + theme(strip_text_y=element_text(angle=-90, ha="center", size=8.5),
-                panel_grid_major_y=element_blank(), legend_title=element_blank())
+        + theme(
+            strip_text_y=element_text(angle=-90, ha="center", size=8.5),
+            panel_grid_major_y=element_blank(),
+            legend_title=element_blank(),
+        )
     )
     agree = int(shown["within_ci"].sum())
     waves_text = ", ".join(wave_label(w, language) for w in _wave_order(shown["wave"]))
-    caption = " ".join([
-        t["cap_key"].format(agree=agree, total=len(shown)),
-        *_status_notes(shown, omitted, language),
-        t["pop_key"].format(populations=_join([p.lower() for p in pop_labels.values()],
-                                              language)),
-        t["n_key"].format(waves=waves_text, low=_number(shown["n"].min(), language),
-                          high=_number(shown["n"].max(), language)),
-        _source(data_source, language),
-    ])
+    caption = " ".join(
+        [
+            t["cap_key"].format(agree=agree, total=len(shown)),
+            *_status_notes(shown, omitted, language),
+            t["pop_key"].format(
+                populations=_join([p.lower() for p in pop_labels.values()], language)
+            ),
+            t["n_key"].format(
+                waves=waves_text,
+                low=_number(shown["n"].min(), language),
+                high=_number(shown["n"].max(), language),
+            ),
+            _source(data_source, language),
+        ]
+    )
     outside = shown[~shown["within_ci"]]
     outside_text = ""
     if len(outside):
-        outside_text = t["alt_key_outside"].format(labels="; ".join(
-            f"{_figure_label(r.indicator, r.category, language)}, "
-            f"{wave_label(r.wave, language)} ({pop_labels[r.population].lower()}): "
-            f"{_number(r.published, language, 1)}% vs {_number(r.estimate, language, 1)}%"
-            for r in outside.itertuples()))
+        outside_text = t["alt_key_outside"].format(
+            labels="; ".join(
+                f"{_figure_label(r.indicator, r.category, language)}, "
+                f"{wave_label(r.wave, language)} ({pop_labels[r.population].lower()}): "
+                f"{_number(r.published, language, 1)}% vs {_number(r.estimate, language, 1)}%"
+                for r in outside.itertuples()
+            )
+        )
     alt = t["alt_key"].format(total=len(shown), agree=agree, outside=outside_text)
     height = min(9.5, 1.9 + 0.26 * len(shown) + 0.15 * len(populations))
-    return Figure("key_figures", plot, t["title_key"], caption, alt, (7.0, round(height, 2)),
-                  shown.drop(columns="_rank"), omitted, (table_name,))
+    return Figure(
+        "key_figures",
+        plot,
+        t["title_key"],
+        caption,
+        alt,
+        (7.0, round(height, 2)),
+        shown.drop(columns="_rank"),
+        omitted,
+        (table_name,),
+    )
 
 
 def _figure_label(indicator: str, category: str, language: str) -> str:
@@ -961,25 +1182,26 @@ def save_figure(figure: Figure, out_dir: str | os.PathLike) -> dict:
                 log.info("wrote %s", target)
         finally:
             plt.close(drawn)
-    entry.update({
-        "title": figure.title,
-        "caption": figure.caption,
-        "alt": figure.alt,
-        "width_in": width,
-        "height_in": height,
-        "dpi": DPI,
-        "tables": list(figure.tables),
-        "cells_drawn": len(figure.data),
-        "cells_suppressed": len(figure.omitted),
-    })
+    entry.update(
+        {
+            "title": figure.title,
+            "caption": figure.caption,
+            "alt": figure.alt,
+            "width_in": width,
+            "height_in": height,
+            "dpi": DPI,
+            "tables": list(figure.tables),
+            "cells_drawn": len(figure.data),
+            "cells_suppressed": len(figure.omitted),
+        }
+    )
     return entry
 
 
 def write_manifest(entries: Sequence[Mapping], language: str, target: str | os.PathLike) -> None:
     manifest = {"language": language, "figures": list(entries)}
     with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
-                       encoding="utf-8")
+        tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def build_figures(
@@ -1006,18 +1228,51 @@ def build_figures(
     if changes is None:
         raise DataError("build_figures needs the change table for the forest plots")
     figures = [
-        location_figure(location, language, data_source,
-                        *names.get("location", ["location_by_wave.csv"])),
-        indicators_figure(by_location, "location", language, data_source, reference_wave,
-                          None, indicators, names.get("by_location", ())),
-        indicators_figure(by_age_group, "age_group", language, data_source, reference_wave,
-                          highlight_age_group, indicators, names.get("by_age_group", ())),
-        changes_figure(changes, language, data_source, reference_wave, alpha,
-                       table_name=changes_name, indicators=indicators),
-        changes_figure(changes, language, data_source, reference_wave, alpha,
-                       breakdown="location", table_name=changes_name, indicators=indicators),
-        key_figures_figure(key_figures, language, data_source,
-                           *names.get("key_figures", ["kerncijfers.csv"])),
+        location_figure(
+            location, language, data_source, *names.get("location", ["location_by_wave.csv"])
+        ),
+        indicators_figure(
+            by_location,
+            "location",
+            language,
+            data_source,
+            reference_wave,
+            None,
+            indicators,
+            names.get("by_location", ()),
+        ),
+        indicators_figure(
+            by_age_group,
+            "age_group",
+            language,
+            data_source,
+            reference_wave,
+            highlight_age_group,
+            indicators,
+            names.get("by_age_group", ()),
+        ),
+        changes_figure(
+            changes,
+            language,
+            data_source,
+            reference_wave,
+            alpha,
+            table_name=changes_name,
+            indicators=indicators,
+        ),
+        changes_figure(
+            changes,
+            language,
+            data_source,
+            reference_wave,
+            alpha,
+            breakdown="location",
+            table_name=changes_name,
+            indicators=indicators,
+        ),
+        key_figures_figure(
+            key_figures, language, data_source, *names.get("key_figures", ["kerncijfers.csv"])
+        ),
     ]
     assert tuple(f.name for f in figures) == FIGURE_NAMES
     return figures

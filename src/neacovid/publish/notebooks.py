@@ -202,8 +202,9 @@ def execute(
             f"{notebook}: cell {index} failed: {err.ename}: {_strip_ansi(err.evalue)}"
         ) from None
     if km is not None:
-        executed.cells = [c for c in executed.cells
-                          if _RESET_TAG not in c.get("metadata", {}).get("tags", [])]
+        executed.cells = [
+            c for c in executed.cells if _RESET_TAG not in c.get("metadata", {}).get("tags", [])
+        ]
         count = 0
         for cell in executed.cells:  # as a fresh kernel counts
             if cell.cell_type == "code" and cell.get("execution_count") is not None:

@@ -27,17 +27,24 @@ def declared_parameters(notebook: str | os.PathLike) -> dict[str, str]:
     """The parameters of the notebook's ``parameters`` cell: {name: default as code}."""
     nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
     for cell in nb.get("cells", []):
-        if cell.get("cell_type") != "code" or "parameters" not in cell.get(
-                "metadata", {}).get("tags", []):
+        if cell.get("cell_type") != "code" or "parameters" not in cell.get("metadata", {}).get(
+            "tags", []
+        ):
             continue
         source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
         declared = {}
         for node in ast.parse(source).body:
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
-                    node.targets[0], ast.Name):
+            if (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+            ):
                 declared[node.targets[0].id] = ast.get_source_segment(source, node.value)
-            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) \
-                    and node.value is not None:
+            elif (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and node.value is not None
+            ):
                 declared[node.target.id] = ast.get_source_segment(source, node.value)
         return declared
     return {}
@@ -111,8 +118,9 @@ def as_list(value, name: str, pairs: bool = False) -> list | None:
             try:
                 value = yaml.safe_load(text)
             except yaml.YAMLError:
-                raise ConfigError(f"parameter {name}: {value!r} is not a list; write it as "
-                                  "['a', 'b'] or a,b") from None
+                raise ConfigError(
+                    f"parameter {name}: {value!r} is not a list; write it as ['a', 'b'] or a,b"
+                ) from None
         else:
             value = [part.strip() for part in text.split(",") if part.strip()]
     if not isinstance(value, list | tuple):
@@ -120,6 +128,8 @@ def as_list(value, name: str, pairs: bool = False) -> list | None:
     if not pairs:
         return [str(item) for item in value]
     if not all(isinstance(item, list | tuple) and len(item) == 2 for item in value):
-        raise ConfigError(f"parameter {name}: {value!r} is not a list of pairs; write it as "
-                          "[['2019', '2020-06'], ['2020-06', '2021-11']]")
+        raise ConfigError(
+            f"parameter {name}: {value!r} is not a list of pairs; write it as "
+            "[['2019', '2020-06'], ['2020-06', '2021-11']]"
+        )
     return [[str(a), str(b)] for a, b in value]

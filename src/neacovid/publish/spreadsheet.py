@@ -61,10 +61,34 @@ PERCENT, POINTS, POINTS_SE, MEAN, MEAN_SE, RATIO, LOG_ODDS, P_VALUE = 1, 1, 2, 2
 COUNT = "count"  # n and weighted counts: whole numbers with a thousands separator
 # Columns that stay text even where every value looks like a number (wave ids
 # such as "2019", categories "0"/"1", verdicts "True"/"False").
-TEXT_COLUMNS = ("wave", "base", "category", "group", "a", "b", "id", "term", "population",
-                "indicator", "breakdown", "contrast", "comparison", "row", "col", "within_ci",
-                "significant", "family", "adjustment", "version", "outcome", "factor", "role",
-                "status", "reason", "ci_method")
+TEXT_COLUMNS = (
+    "wave",
+    "base",
+    "category",
+    "group",
+    "a",
+    "b",
+    "id",
+    "term",
+    "population",
+    "indicator",
+    "breakdown",
+    "contrast",
+    "comparison",
+    "row",
+    "col",
+    "within_ci",
+    "significant",
+    "family",
+    "adjustment",
+    "version",
+    "outcome",
+    "factor",
+    "role",
+    "status",
+    "reason",
+    "ci_method",
+)
 # Not shown: the reason of a status is in output_check.csv (notes say so).
 DROPPED = ("reason",)
 # Shown in a header when a table has one value, else as a column of its own.
@@ -192,7 +216,8 @@ class _Words:
             return self.variable(name)
         variable, fixed = self.fixed(name)
         return self.t["breakdowns"]["in_baseline" if fixed else "at_the_time"].format(
-            variable=self.variable(variable), baseline=self.baseline)
+            variable=self.variable(variable), baseline=self.baseline
+        )
 
     def breakdown_header(self, name) -> str:
         """A breakdown's column header: "Age group in 2019 (years)"."""
@@ -217,8 +242,7 @@ class _Words:
         return self.t["adjustments"].get(str(value), str(value))
 
     def yes_no(self, value) -> str:
-        return {"True": self.t["word_yes"], "False": self.t["word_no"]}.get(str(value),
-                                                                          str(value))
+        return {"True": self.t["word_yes"], "False": self.t["word_no"]}.get(str(value), str(value))
 
     def wave(self, value) -> str:
         """A wave id as it is ("2021-11"); a model of all waves: "all"."""
@@ -335,8 +359,10 @@ def _interval(
     table: pd.DataFrame, ctx: _Context, unit: str, decimals: int, scale: float
 ) -> list[Column]:
     w, level = ctx.w, _level_text(table, ctx)
-    columns = [Column(key, w.header(key, level=level, unit=unit).strip(), decimals, scale)
-               for key in ("ci_low", "ci_high")]
+    columns = [
+        Column(key, w.header(key, level=level, unit=unit).strip(), decimals, scale)
+        for key in ("ci_low", "ci_high")
+    ]
     if _level_of(table, ctx) is None:
         columns.append(Column("level", w.header("level"), PERCENT, 100.0))
     if "ci_method" in table.columns and _method_of(table, ctx) is None:
@@ -359,17 +385,24 @@ def _tests(table: pd.DataFrame, ctx: _Context, absent: str | None = None) -> lis
     method = _adjustment_of(table, absent)
     alpha = w.plain(ctx.alpha)
     if method is None:
-        adjusted = [Column("p_adjusted", w.header("p_adjusted_mixed"), P_VALUE),
-                    Column("adjustment", w.header("adjustment"), label=w.adjustment),
-                    Column("significant", w.header("significant_mixed", alpha=alpha),
-                           label=w.yes_no)]
+        adjusted = [
+            Column("p_adjusted", w.header("p_adjusted_mixed"), P_VALUE),
+            Column("adjustment", w.header("adjustment"), label=w.adjustment),
+            Column("significant", w.header("significant_mixed", alpha=alpha), label=w.yes_no),
+        ]
     else:
         name = w.adjustment(method)
-        adjusted = [Column("p_adjusted", w.header("p_adjusted", method=name), P_VALUE),
-                    Column("significant", w.header("significant", method=name, alpha=alpha),
-                           label=w.yes_no)]
-    return [Column("p_value", w.header("p_value"), P_VALUE),
-            Column("family", w.header("family")), *adjusted]
+        adjusted = [
+            Column("p_adjusted", w.header("p_adjusted", method=name), P_VALUE),
+            Column(
+                "significant", w.header("significant", method=name, alpha=alpha), label=w.yes_no
+            ),
+        ]
+    return [
+        Column("p_value", w.header("p_value"), P_VALUE),
+        Column("family", w.header("family")),
+        *adjusted,
+    ]
 
 
 def _tests_text(table: pd.DataFrame, ctx: _Context, absent: str | None = None) -> str:
@@ -382,21 +415,26 @@ def _tests_text(table: pd.DataFrame, ctx: _Context, absent: str | None = None) -
 
 
 def _kind(indicator: str, table: pd.DataFrame, ctx: _Context, column: str) -> str:
-    """"mean" for an indicator in tables.means or with values outside 0-1, else "share"."""
+    """ "mean" for an indicator in tables.means or with values outside 0-1, else "share"."""
     if indicator in ctx.means:
         return "mean"
     rows = table[table[column].astype(str) == indicator]
-    values = [pd.to_numeric(rows[c], errors="coerce") for c in rows.columns
-              if c.startswith(("estimate", "base_estimate"))]
+    values = [
+        pd.to_numeric(rows[c], errors="coerce")
+        for c in rows.columns
+        if c.startswith(("estimate", "base_estimate"))
+    ]
     if values and (pd.concat(values).abs() > 1).any():
-        log.warning("%s is not in tables.means but has values outside 0-1: shown as a mean",
-                    indicator)
+        log.warning(
+            "%s is not in tables.means but has values outside 0-1: shown as a mean", indicator
+        )
         return "mean"
     return "share"
 
 
-def _split_by_kind(table: pd.DataFrame, ctx: _Context, column: str = "indicator"
-                   ) -> list[tuple[str, pd.DataFrame]]:
+def _split_by_kind(
+    table: pd.DataFrame, ctx: _Context, column: str = "indicator"
+) -> list[tuple[str, pd.DataFrame]]:
     """Shares and means of one comparison table, as separate tables (units differ)."""
     if not len(table):
         return [("share", table)]
@@ -404,13 +442,21 @@ def _split_by_kind(table: pd.DataFrame, ctx: _Context, column: str = "indicator"
     kinds = indicators.map({i: _kind(i, table, ctx, column) for i in indicators.unique()})
     # A mean has no respondents "with the answer": those columns are a share's.
     answers = [c for c in table.columns if c.startswith(("n_with", "base_n_with"))]
-    return [(kind, table[kinds == kind].drop(columns=answers if kind == "mean" else [])
-             .reset_index(drop=True))
-            for kind in ("share", "mean") if (kinds == kind).any()]
+    return [
+        (
+            kind,
+            table[kinds == kind]
+            .drop(columns=answers if kind == "mean" else [])
+            .reset_index(drop=True),
+        )
+        for kind in ("share", "mean")
+        if (kinds == kind).any()
+    ]
 
 
-def _units(table: pd.DataFrame, ctx: _Context, kind: str, column: str = "indicator"
-           ) -> tuple[str, str, int, int, int, float]:
+def _units(
+    table: pd.DataFrame, ctx: _Context, kind: str, column: str = "indicator"
+) -> tuple[str, str, int, int, int, float]:
     """(unit of an estimate, unit of a difference and a standard error, decimals of an
     estimate, of a difference, of a standard error, scale) of a share or mean table."""
     w = ctx.w
@@ -432,20 +478,24 @@ def _between(table: pd.DataFrame, after: str, before: str) -> list[str]:
     columns = list(table.columns)
     if after not in columns or before not in columns:
         return []
-    return columns[columns.index(after) + 1: columns.index(before)]
+    return columns[columns.index(after) + 1 : columns.index(before)]
 
 
 def _by_columns(keys: Sequence[str], ctx: _Context) -> list[Column]:
     """A comparison's "by" columns: the wave as it is, a breakdown in words (empty:
     within all groups)."""
     w = ctx.w
-    return [Column(key, w.header("wave"), label=w.wave) if key == "wave" else
-            Column(key, w.breakdown_header(key), label=w.category, missing=w.t["all"])
-            for key in keys]
+    return [
+        Column(key, w.header("wave"), label=w.wave)
+        if key == "wave"
+        else Column(key, w.breakdown_header(key), label=w.category, missing=w.t["all"])
+        for key in keys
+    ]
 
 
-def _finish(table: pd.DataFrame, columns: list[Column], ctx: _Context, source: str
-            ) -> tuple[Column, ...]:
+def _finish(
+    table: pd.DataFrame, columns: list[Column], ctx: _Context, source: str
+) -> tuple[Column, ...]:
     """Every CSV column is shown: those without words keep their name (logged). An
     empty table keeps every column (one row of [z])."""
     known = {c.key for c in columns} | set(DROPPED) | set(IN_HEADER)
@@ -453,24 +503,41 @@ def _finish(table: pd.DataFrame, columns: list[Column], ctx: _Context, source: s
     for key in table.columns:
         if key in known:
             continue
-        log.warning("%s: column %s has no words in %s.yaml; shown under its name",
-                    source, key, TEXT)
+        log.warning(
+            "%s: column %s has no words in %s.yaml; shown under its name", source, key, TEXT
+        )
         numeric = pd.api.types.is_numeric_dtype(table[key])
         extra.append(Column(key, key, P_VALUE if numeric else None))
     if len(table):
         columns = [c for c in columns if c.key in table.columns]
-    ordered = columns[:-1] + extra + columns[-1:] if columns[-1].key == "status" else (
-        columns + extra)
+    ordered = (
+        columns[:-1] + extra + columns[-1:] if columns[-1].key == "status" else (columns + extra)
+    )
     headers = [c.header for c in ordered]
     if len(set(headers)) != len(headers):
         raise ConfigError(f"{TEXT}.yaml: two columns of {source} have one header")
     return tuple(ordered)
 
 
-def _sheet(name: str, title: str, description: str, source: str, notes: Sequence[str],
-           columns: list[Column], table: pd.DataFrame, ctx: _Context) -> TableSheet:
-    return TableSheet(name, title, description, source, (*MARKERS_NOTES, *notes, "data"),
-                      _finish(table, columns, ctx, source), table)
+def _sheet(
+    name: str,
+    title: str,
+    description: str,
+    source: str,
+    notes: Sequence[str],
+    columns: list[Column],
+    table: pd.DataFrame,
+    ctx: _Context,
+) -> TableSheet:
+    return TableSheet(
+        name,
+        title,
+        description,
+        source,
+        (*MARKERS_NOTES, *notes, "data"),
+        _finish(table, columns, ctx, source),
+        table,
+    )
 
 
 # -- estimate tables and key figures ------------------------------------------------
@@ -497,20 +564,22 @@ def _estimate_sheet(path: Path, ctx: _Context) -> TableSheet:
         *_interval(table, ctx, unit, value, scale),
         Column("n", w.header("n"), COUNT),
         Column("n_category", w.header("n_category"), COUNT),
-        Column("weighted_n", w.header("weighted_n", round=w.plain(ctx.rules.round_weighted_n)),
-               COUNT),
+        Column(
+            "weighted_n", w.header("weighted_n", round=w.plain(ctx.rules.round_weighted_n)), COUNT
+        ),
         Column("deff", w.header("deff"), ctx.rules.deff_decimals),
         Column("df", w.header("df"), 0),
         _status(ctx),
     ]
     title_key = "estimate_wave" if breakdown == "wave" else "estimate_by"
-    title = w.t["titles"][title_key].format(indicator=w.indicator(indicator),
-                                            breakdown=w.breakdown(breakdown))
+    title = w.t["titles"][title_key].format(
+        indicator=w.indicator(indicator), breakdown=w.breakdown(breakdown)
+    )
     description = w.t["descriptions"][kind].format(
-        level=_level_text(table, ctx), unit=unit, method=_method_text(table, ctx))
+        level=_level_text(table, ctx), unit=unit, method=_method_text(table, ctx)
+    )
     notes = ("ci", "design") + (("breakdowns",) if breakdown != "wave" else ())
-    return _sheet(path.stem, title, description, f"tables/{path.name}", notes, columns, table,
-                  ctx)
+    return _sheet(path.stem, title, description, f"tables/{path.name}", notes, columns, table, ctx)
 
 
 def _key_figures_sheet(path: Path, ctx: _Context, sensitivity: bool = False) -> TableSheet:
@@ -539,17 +608,32 @@ def _key_figures_sheet(path: Path, ctx: _Context, sensitivity: bool = False) -> 
     key = "sensitivity_key_figures" if sensitivity else "key_figures"
     description = w.t["descriptions"][key].format(level=level, method=_method_text(table, ctx))
     notes = ("ci", "design", "key_figures") + (("sensitivity",) if sensitivity else ())
-    return _sheet(path.stem, w.t["titles"][key], description, f"tables/{path.name}", notes,
-                  columns, table, ctx)
+    return _sheet(
+        path.stem,
+        w.t["titles"][key],
+        description,
+        f"tables/{path.name}",
+        notes,
+        columns,
+        table,
+        ctx,
+    )
 
 
 # -- comparisons --------------------------------------------------------------------
 
 
 def _difference_columns(
-    table: pd.DataFrame, ctx: _Context, kind: str, prefix: list[Column],
-    estimates: Sequence[str], diff: tuple[str, str], counts: Sequence[str],
-    with_counts: Sequence[str], tests: list[Column], column: str = "indicator",
+    table: pd.DataFrame,
+    ctx: _Context,
+    kind: str,
+    prefix: list[Column],
+    estimates: Sequence[str],
+    diff: tuple[str, str],
+    counts: Sequence[str],
+    with_counts: Sequence[str],
+    tests: list[Column],
+    column: str = "indicator",
 ) -> list[Column]:
     """prefix, estimates, the difference with its SE and interval, the tests, df, the
     SE as if independent, the respondents (with the answer: shares only), status."""
@@ -557,8 +641,10 @@ def _difference_columns(
     unit, points, value, difference, se, scale = _units(table, ctx, kind, column)
     return [
         *prefix,
-        *[Column(key, w.header(key, unit=unit, baseline=w.baseline), value, scale)
-          for key in estimates],
+        *[
+            Column(key, w.header(key, unit=unit, baseline=w.baseline), value, scale)
+            for key in estimates
+        ],
         Column(diff[0], w.header(diff[1], unit=points), difference, scale),
         Column("se", w.header("se", unit=points), se, scale),
         *_interval(table, ctx, points, difference, scale),
@@ -587,17 +673,35 @@ def _changes_sheets(path: Path, ctx: _Context, base: str | None) -> list[TableSh
             Column("base", w.header("base")),
         ]
         columns = _difference_columns(
-            table, ctx, kind, prefix, ["estimate", "base_estimate"], ("diff", "diff"),
-            ["n", "base_n"], ["n_with", "base_n_with"], _tests(table, ctx))
+            table,
+            ctx,
+            kind,
+            prefix,
+            ["estimate", "base_estimate"],
+            ("diff", "diff"),
+            ["n", "base_n"],
+            ["n_with", "base_n_with"],
+            _tests(table, ctx),
+        )
         key = "changes_vs_base" if base is not None else "changes_consecutive"
         title = w.t["titles"][key].format(base=base, kind=w.t["titles"][f"kind_{kind}"])
         description = w.t["descriptions"][f"changes_{kind}"].format(
-            level=_level_text(table, ctx), unit=_units(table, ctx, kind)[1],
-            tests=_tests_text(table, ctx))
-        sheets.append(_sheet(
-            _kind_name(path, kind), title, description,
-            f"tables/{path.name}", ("ci", "design", "breakdowns", "changes", "multiple_testing"),
-            columns, table, ctx))
+            level=_level_text(table, ctx),
+            unit=_units(table, ctx, kind)[1],
+            tests=_tests_text(table, ctx),
+        )
+        sheets.append(
+            _sheet(
+                _kind_name(path, kind),
+                title,
+                description,
+                f"tables/{path.name}",
+                ("ci", "design", "breakdowns", "changes", "multiple_testing"),
+                columns,
+                table,
+                ctx,
+            )
+        )
     return sheets
 
 
@@ -614,16 +718,34 @@ def _contrast_sheets(path: Path, ctx: _Context) -> list[TableSheet]:
             Column("b", w.header("b"), label=w.categories),
         ]
         columns = _difference_columns(
-            table, ctx, kind, prefix, ["estimate_a", "estimate_b"], ("diff", "diff_ab"),
-            ["n_a", "n_b"], ["n_with_a", "n_with_b"], _tests(table, ctx))
+            table,
+            ctx,
+            kind,
+            prefix,
+            ["estimate_a", "estimate_b"],
+            ("diff", "diff_ab"),
+            ["n_a", "n_b"],
+            ["n_with_a", "n_with_b"],
+            _tests(table, ctx),
+        )
         title = w.t["titles"]["contrasts"].format(kind=w.t["titles"][f"kind_{kind}"])
         description = w.t["descriptions"][f"contrasts_{kind}"].format(
-            level=_level_text(table, ctx), unit=_units(table, ctx, kind)[1],
-            tests=_tests_text(table, ctx))
-        sheets.append(_sheet(
-            _kind_name(path, kind), title, description,
-            f"tables/{path.name}", ("ci", "design", "breakdowns", "changes", "multiple_testing"),
-            columns, table, ctx))
+            level=_level_text(table, ctx),
+            unit=_units(table, ctx, kind)[1],
+            tests=_tests_text(table, ctx),
+        )
+        sheets.append(
+            _sheet(
+                _kind_name(path, kind),
+                title,
+                description,
+                f"tables/{path.name}",
+                ("ci", "design", "breakdowns", "changes", "multiple_testing"),
+                columns,
+                table,
+                ctx,
+            )
+        )
     return sheets
 
 
@@ -642,21 +764,37 @@ def _did_sheets(path: Path, ctx: _Context) -> list[TableSheet]:
             Column("b", w.header("b"), label=w.categories),
         ]
         columns = _difference_columns(
-            table, ctx, kind, prefix,
+            table,
+            ctx,
+            kind,
+            prefix,
             ["estimate_a", "base_estimate_a", "estimate_b", "base_estimate_b"],
-            ("did", "did"), ["n_a", "base_n_a", "n_b", "base_n_b"],
-            ["n_with_a", "base_n_with_a", "n_with_b", "base_n_with_b"], _tests(table, ctx))
+            ("did", "did"),
+            ["n_a", "base_n_a", "n_b", "base_n_b"],
+            ["n_with_a", "base_n_with_a", "n_with_b", "base_n_with_b"],
+            _tests(table, ctx),
+        )
         bases = _unique(table, "base")
-        title = w.t["titles"]["did"].format(base=bases[0] if len(bases) == 1 else ctx.base,
-                                           kind=w.t["titles"][f"kind_{kind}"])
+        title = w.t["titles"]["did"].format(
+            base=bases[0] if len(bases) == 1 else ctx.base, kind=w.t["titles"][f"kind_{kind}"]
+        )
         description = w.t["descriptions"][f"did_{kind}"].format(
-            level=_level_text(table, ctx), unit=_units(table, ctx, kind)[1],
-            tests=_tests_text(table, ctx))
-        sheets.append(_sheet(
-            _kind_name(path, kind), title, description,
-            f"tables/{path.name}",
-            ("ci", "design", "breakdowns", "changes", "did", "multiple_testing"),
-            columns, table, ctx))
+            level=_level_text(table, ctx),
+            unit=_units(table, ctx, kind)[1],
+            tests=_tests_text(table, ctx),
+        )
+        sheets.append(
+            _sheet(
+                _kind_name(path, kind),
+                title,
+                description,
+                f"tables/{path.name}",
+                ("ci", "design", "breakdowns", "changes", "did", "multiple_testing"),
+                columns,
+                table,
+                ctx,
+            )
+        )
     return sheets
 
 
@@ -676,11 +814,20 @@ def _test_sheet(path: Path, ctx: _Context) -> TableSheet:
         _status(ctx),
     ]
     rows, cols = _unique(table, "row"), _unique(table, "col")
-    title = w.t["titles"]["test"].format(row=w.breakdown(rows[0] if rows else "row"),
-                                         col=w.breakdown(cols[0] if cols else "col"))
+    title = w.t["titles"]["test"].format(
+        row=w.breakdown(rows[0] if rows else "row"), col=w.breakdown(cols[0] if cols else "col")
+    )
     description = w.t["descriptions"]["test"].format(tests=_tests_text(table, ctx))
-    return _sheet(path.stem, title, description, f"tables/{path.name}",
-                  ("design", "breakdowns", "multiple_testing"), columns, table, ctx)
+    return _sheet(
+        path.stem,
+        title,
+        description,
+        f"tables/{path.name}",
+        ("design", "breakdowns", "multiple_testing"),
+        columns,
+        table,
+        ctx,
+    )
 
 
 # -- models -------------------------------------------------------------------------
@@ -691,8 +838,7 @@ def _model_table(path: Path, tests: Sequence[str]) -> pd.DataFrame:
     table["term_code"] = table["term"] if "term" in table.columns else pd.Series(dtype=str)
     # A model that could not be estimated in any wave has a row per wave and few
     # columns: it gets every column of an estimated one, as [z].
-    for key in ("estimate", "se", "odds_ratio", "ci_low", "ci_high", *tests, "df", "n",
-                "n_with"):
+    for key in ("estimate", "se", "odds_ratio", "ci_low", "ci_high", *tests, "df", "n", "n_with"):
         if key not in table.columns:
             table[key] = float("nan")
     return table
@@ -725,11 +871,18 @@ def _model_sheet(path: Path, ctx: _Context) -> TableSheet:
     tests = _tests(table, ctx, MODEL_ADJUSTMENT)
     key = "model_pooled" if ctx.pooled_models else "model"
     description = w.t["descriptions"]["model"].format(
-        level=_level_text(table, ctx), tests=_tests_text(table, ctx, MODEL_ADJUSTMENT))
-    return _sheet(path.stem, w.t["titles"][key].format(indicator=w.indicator(indicator)),
-                  description, f"models/{path.name}",
-                  ("ci", "design", "models", "multiple_testing"),
-                  _model_columns(table, ctx, tests), table, ctx)
+        level=_level_text(table, ctx), tests=_tests_text(table, ctx, MODEL_ADJUSTMENT)
+    )
+    return _sheet(
+        path.stem,
+        w.t["titles"][key].format(indicator=w.indicator(indicator)),
+        description,
+        f"models/{path.name}",
+        ("ci", "design", "models", "multiple_testing"),
+        _model_columns(table, ctx, tests),
+        table,
+        ctx,
+    )
 
 
 def _term_tests_table(path: Path) -> pd.DataFrame:
@@ -760,12 +913,17 @@ def _model_tests_sheet(path: Path, ctx: _Context) -> TableSheet:
     w = ctx.w
     table = _term_tests_table(path)
     columns = _term_test_columns(ctx)
-    indicator = (str(table["indicator"].iloc[0]) if len(table)
-                 else path.stem.removesuffix("_tests"))
-    return _sheet(path.stem, w.t["titles"]["model_tests"].format(
-                      indicator=w.indicator(indicator)),
-                  w.t["descriptions"]["model_tests"], f"models/{path.name}",
-                  ("design", "models"), columns, table, ctx)
+    indicator = str(table["indicator"].iloc[0]) if len(table) else path.stem.removesuffix("_tests")
+    return _sheet(
+        path.stem,
+        w.t["titles"]["model_tests"].format(indicator=w.indicator(indicator)),
+        w.t["descriptions"]["model_tests"],
+        f"models/{path.name}",
+        ("design", "models"),
+        columns,
+        table,
+        ctx,
+    )
 
 
 # -- attrition ----------------------------------------------------------------------
@@ -783,13 +941,24 @@ def _retention_sheet(path: Path, ctx: _Context) -> TableSheet:
         Column("n_baseline", w.header("n_baseline", baseline=baseline), COUNT),
         Column("n_stayed", w.header("n_stayed"), COUNT),
         Column("retention", w.header("retention", unit=percent), PERCENT, 100.0),
-        Column("weighted_retention", w.header("weighted_retention", unit=percent,
-                                              baseline=baseline), PERCENT, 100.0),
+        Column(
+            "weighted_retention",
+            w.header("weighted_retention", unit=percent, baseline=baseline),
+            PERCENT,
+            100.0,
+        ),
         _status(ctx),
     ]
-    return _sheet(path.stem, w.t["titles"]["attrition"].format(baseline=baseline),
-                  w.t["descriptions"]["attrition"].format(baseline=baseline),
-                  f"tables/{path.name}", ("breakdowns", "attrition"), columns, table, ctx)
+    return _sheet(
+        path.stem,
+        w.t["titles"]["attrition"].format(baseline=baseline),
+        w.t["descriptions"]["attrition"].format(baseline=baseline),
+        f"tables/{path.name}",
+        ("breakdowns", "attrition"),
+        columns,
+        table,
+        ctx,
+    )
 
 
 def _stayers_sheets(path: Path, ctx: _Context) -> list[TableSheet]:
@@ -803,18 +972,38 @@ def _stayers_sheets(path: Path, ctx: _Context) -> list[TableSheet]:
             Column("outcome", w.header("outcome", baseline=baseline), label=w.indicator),
         ]
         columns = _difference_columns(
-            table, ctx, kind, prefix, ["estimate_stayers", "estimate_leavers"],
-            ("diff", "diff_stayers"), ["n_stayers", "n_leavers"],
-            ["n_with_stayers", "n_with_leavers"], _tests(table, ctx), column="outcome")
+            table,
+            ctx,
+            kind,
+            prefix,
+            ["estimate_stayers", "estimate_leavers"],
+            ("diff", "diff_stayers"),
+            ["n_stayers", "n_leavers"],
+            ["n_with_stayers", "n_with_leavers"],
+            _tests(table, ctx),
+            column="outcome",
+        )
         title = w.t["titles"]["attrition_stayers"].format(
-            baseline=baseline, kind=w.t["titles"][f"kind_{kind}"])
+            baseline=baseline, kind=w.t["titles"][f"kind_{kind}"]
+        )
         description = w.t["descriptions"]["attrition_stayers"].format(
-            baseline=baseline, level=_level_text(table, ctx), unit=unit,
-            tests=_tests_text(table, ctx))
-        sheets.append(_sheet(
-            _kind_name(path, kind), title, description,
-            f"tables/{path.name}", ("ci", "design", "changes", "attrition", "multiple_testing"),
-            columns, table, ctx))
+            baseline=baseline,
+            level=_level_text(table, ctx),
+            unit=unit,
+            tests=_tests_text(table, ctx),
+        )
+        sheets.append(
+            _sheet(
+                _kind_name(path, kind),
+                title,
+                description,
+                f"tables/{path.name}",
+                ("ci", "design", "changes", "attrition", "multiple_testing"),
+                columns,
+                table,
+                ctx,
+            )
+        )
     return sheets
 
 
@@ -823,21 +1012,37 @@ def _attrition_model_sheet(path: Path, ctx: _Context) -> TableSheet:
     table = _model_table(path, ("p_value", "p_holm"))
     # its adjusted p-values are the model's own (neacovid.survey.models): Holm over
     # every term but the intercept, in a column that says so
-    tests = [Column("p_value", w.header("p_value"), P_VALUE),
-             Column("p_holm", w.header("p_adjusted", method=w.adjustment("holm")), P_VALUE)]
-    return _sheet(path.stem, w.t["titles"]["attrition_model"].format(baseline=w.baseline),
-                  w.t["descriptions"]["attrition_model"].format(
-                      level=_level_text(table, ctx), baseline=w.baseline),
-                  f"tables/{path.name}", ("ci", "design", "attrition"),
-                  _model_columns(table, ctx, tests), table, ctx)
+    tests = [
+        Column("p_value", w.header("p_value"), P_VALUE),
+        Column("p_holm", w.header("p_adjusted", method=w.adjustment("holm")), P_VALUE),
+    ]
+    return _sheet(
+        path.stem,
+        w.t["titles"]["attrition_model"].format(baseline=w.baseline),
+        w.t["descriptions"]["attrition_model"].format(
+            level=_level_text(table, ctx), baseline=w.baseline
+        ),
+        f"tables/{path.name}",
+        ("ci", "design", "attrition"),
+        _model_columns(table, ctx, tests),
+        table,
+        ctx,
+    )
 
 
 def _attrition_model_tests_sheet(path: Path, ctx: _Context) -> TableSheet:
     w = ctx.w
     table = _term_tests_table(path)
-    return _sheet(path.stem, w.t["titles"]["attrition_model_tests"].format(baseline=w.baseline),
-                  w.t["descriptions"]["attrition_model_tests"], f"tables/{path.name}",
-                  ("design", "attrition"), _term_test_columns(ctx), table, ctx)
+    return _sheet(
+        path.stem,
+        w.t["titles"]["attrition_model_tests"].format(baseline=w.baseline),
+        w.t["descriptions"]["attrition_model_tests"],
+        f"tables/{path.name}",
+        ("design", "attrition"),
+        _term_test_columns(ctx),
+        table,
+        ctx,
+    )
 
 
 def _r_indicator_sheet(path: Path, ctx: _Context) -> TableSheet:
@@ -847,14 +1052,25 @@ def _r_indicator_sheet(path: Path, ctx: _Context) -> TableSheet:
         Column("wave", w.header("wave")),
         Column("n", w.header("n_baseline", baseline=w.baseline), COUNT),
         Column("n_stayed", w.header("n_stayed"), COUNT),
-        Column("weighted_retention", w.header("weighted_retention", unit=w.unit("percent"),
-                                              baseline=w.baseline), PERCENT, 100.0),
+        Column(
+            "weighted_retention",
+            w.header("weighted_retention", unit=w.unit("percent"), baseline=w.baseline),
+            PERCENT,
+            100.0,
+        ),
         Column("r_indicator", w.header("r_indicator"), RATIO),
         _status(ctx),
     ]
-    return _sheet(path.stem, w.t["titles"]["r_indicators"],
-                  w.t["descriptions"]["r_indicators"].format(baseline=w.baseline),
-                  f"tables/{path.name}", ("design", "attrition"), columns, table, ctx)
+    return _sheet(
+        path.stem,
+        w.t["titles"]["r_indicators"],
+        w.t["descriptions"]["r_indicators"].format(baseline=w.baseline),
+        f"tables/{path.name}",
+        ("design", "attrition"),
+        columns,
+        table,
+        ctx,
+    )
 
 
 def _sensitivity_sheets(path: Path, ctx: _Context) -> list[TableSheet]:
@@ -868,17 +1084,34 @@ def _sensitivity_sheets(path: Path, ctx: _Context) -> list[TableSheet]:
             Column("base", w.header("base")),
         ]
         columns = _difference_columns(
-            table, ctx, kind, prefix, ["estimate", "base_estimate"], ("diff", "diff"),
-            ["n", "base_n"], ["n_with", "base_n_with"],
-            [Column("p_value", w.header("p_value"), P_VALUE)])
-        title = w.t["titles"]["sensitivity"].format(baseline=w.baseline,
-                                                   kind=w.t["titles"][f"kind_{kind}"])
+            table,
+            ctx,
+            kind,
+            prefix,
+            ["estimate", "base_estimate"],
+            ("diff", "diff"),
+            ["n", "base_n"],
+            ["n_with", "base_n_with"],
+            [Column("p_value", w.header("p_value"), P_VALUE)],
+        )
+        title = w.t["titles"]["sensitivity"].format(
+            baseline=w.baseline, kind=w.t["titles"][f"kind_{kind}"]
+        )
         description = w.t["descriptions"][f"sensitivity_{kind}"].format(
-            level=_level_text(table, ctx), unit=_units(table, ctx, kind)[1])
-        sheets.append(_sheet(
-            _kind_name(path, kind), title, description,
-            f"tables/{path.name}", ("ci", "design", "changes", "attrition", "sensitivity"),
-            columns, table, ctx))
+            level=_level_text(table, ctx), unit=_units(table, ctx, kind)[1]
+        )
+        sheets.append(
+            _sheet(
+                _kind_name(path, kind),
+                title,
+                description,
+                f"tables/{path.name}",
+                ("ci", "design", "changes", "attrition", "sensitivity"),
+                columns,
+                table,
+                ctx,
+            )
+        )
     return sheets
 
 
@@ -902,8 +1135,7 @@ def table_sheets(inputs: AnnexInputs, ctx: _Context) -> list[TableSheet]:
     sheets.append(_attrition_model_tests_sheet(Path(inputs.attrition_model_tests), ctx))
     sheets.append(_r_indicator_sheet(Path(inputs.r_indicators), ctx))
     sheets += _sensitivity_sheets(Path(inputs.sensitivity), ctx)
-    sheets.append(_key_figures_sheet(Path(inputs.sensitivity_key_figures), ctx,
-                                     sensitivity=True))
+    sheets.append(_key_figures_sheet(Path(inputs.sensitivity_key_figures), ctx, sensitivity=True))
     return sheets
 
 
@@ -942,12 +1174,17 @@ def _notes(
     models = config["models"]
     compare = config["compare"]
     attrition = config.get("attrition") or {}
-    levels = list(dict.fromkeys(
-        w.level(v) for s in sheets
-        for v in (_unique(s.rows, "level") or [ctx.level])))
-    methods = list(dict.fromkeys(
-        str(m) for s in sheets if "category" in s.rows.columns
-        for m in (_unique(s.rows, "ci_method") or [ctx.ci])))
+    levels = list(
+        dict.fromkeys(w.level(v) for s in sheets for v in (_unique(s.rows, "level") or [ctx.level]))
+    )
+    methods = list(
+        dict.fromkeys(
+            str(m)
+            for s in sheets
+            if "category" in s.rows.columns
+            for m in (_unique(s.rows, "ci_method") or [ctx.ci])
+        )
+    )
 
     def listed(names, word=w.variable) -> str:
         return ", ".join(word(n) for n in names) or w.t["none"]
@@ -955,44 +1192,63 @@ def _notes(
     references = ", ".join(
         f"{w.variable(v)}: {w.category(level)}"
         for v, level in (models.get("references") or {}).items()
-        if v in [*models["effects"], *models["adjust"]])
+        if v in [*models["effects"], *models["adjust"]]
+    )
     effects, adjust = listed(models["effects"]), listed(models["adjust"])
     characteristics = listed(attrition.get("characteristics") or [])
     texts = {
         "suppressed": t["suppressed"].format(min_n=w.plain(rules.min_n)),
         "indicative": t["indicative"].format(
-            flag_n=w.plain(rules.flag_n), max_ci_width=w.plain(100 * rules.max_ci_width),
-            relative=w.level(rules.max_relative_width), min_df=w.plain(rules.min_df),
-            max_rse=w.plain(rules.max_rse)),
+            flag_n=w.plain(rules.flag_n),
+            max_ci_width=w.plain(100 * rules.max_ci_width),
+            relative=w.level(rules.max_relative_width),
+            min_df=w.plain(rules.min_df),
+            max_rse=w.plain(rules.max_rse),
+        ),
         "not_applicable": t["not_applicable"],
         "rounding": t["rounding"].format(
-            percent=PERCENT, se=POINTS_SE, mean=MEAN, mean_se=MEAN_SE, ratio=RATIO,
-            log_odds=LOG_ODDS, p=P_VALUE, deff=rules.deff_decimals,
-            round=w.plain(rules.round_weighted_n)),
+            percent=PERCENT,
+            se=POINTS_SE,
+            mean=MEAN,
+            mean_se=MEAN_SE,
+            ratio=RATIO,
+            log_odds=LOG_ODDS,
+            p=P_VALUE,
+            deff=rules.deff_decimals,
+            round=w.plain(rules.round_weighted_n),
+        ),
         "ci": t["ci"].format(levels=", ".join(levels), methods=", ".join(methods or [ctx.ci])),
         "design": t["design"].format(
-            weight=design.get("weight") or w.t["none"], strata=design.get("strata") or
-            w.t["none"], psu=design.get("psu") or w.t["none"],
+            weight=design.get("weight") or w.t["none"],
+            strata=design.get("strata") or w.t["none"],
+            psu=design.get("psu") or w.t["none"],
             margins=", ".join(design.get("calibration") or []) or w.t["none"],
-            lonely_psu=design.get("lonely_psu", "fail")),
+            lonely_psu=design.get("lonely_psu", "fail"),
+        ),
         "breakdowns": t["breakdowns"].format(baseline=w.baseline),
         "changes": t["changes"],
         "did": t["did"].format(baseline=w.baseline),
-        "multiple_testing": " ".join([
-            t["multiple_testing"].format(alpha=w.plain(ctx.alpha)),
-            t["families"][str(compare["multiple_testing"])].format(alpha=w.plain(ctx.alpha)),
-            t["families_other"].format(effects=effects),
-        ]),
+        "multiple_testing": " ".join(
+            [
+                t["multiple_testing"].format(alpha=w.plain(ctx.alpha)),
+                t["families"][str(compare["multiple_testing"])].format(alpha=w.plain(ctx.alpha)),
+                t["families_other"].format(effects=effects),
+            ]
+        ),
         "models": t["models_pooled" if ctx.pooled_models else "models"].format(
-            effects=effects, adjust=adjust, references=references or w.t["none"],
-            min_n=w.plain(rules.min_n)),
-        "attrition": t["attrition"].format(baseline=w.baseline, characteristics=characteristics,
-                                           min_n=w.plain(rules.min_n)),
-        "sensitivity": t["sensitivity"].format(baseline=w.baseline,
-                                               characteristics=characteristics),
+            effects=effects,
+            adjust=adjust,
+            references=references or w.t["none"],
+            min_n=w.plain(rules.min_n),
+        ),
+        "attrition": t["attrition"].format(
+            baseline=w.baseline, characteristics=characteristics, min_n=w.plain(rules.min_n)
+        ),
+        "sensitivity": t["sensitivity"].format(
+            baseline=w.baseline, characteristics=characteristics
+        ),
         "key_figures": t["key_figures"],
-        "data": t["data_synthetic"] if config["data"]["source"] == "synthetic"
-        else t["data_real"],
+        "data": t["data_synthetic"] if config["data"]["source"] == "synthetic" else t["data_real"],
     }
     used = {key for s in sheets for key in s.notes}
     return {key: text for key, text in texts.items() if key in used}
@@ -1030,17 +1286,22 @@ class _Writer:
         self.wrap = workbook.add_format({"text_wrap": True, "valign": "top"})
         self.head = workbook.add_format({"bold": True, "text_wrap": True, "valign": "top"})
         self.text = workbook.add_format({"valign": "top"})
-        self.link = workbook.add_format({"font_color": "#0563C1", "underline": 1,
-                                         "text_wrap": True, "valign": "top"})
+        self.link = workbook.add_format(
+            {"font_color": "#0563C1", "underline": 1, "text_wrap": True, "valign": "top"}
+        )
         self.marker = workbook.add_format({"align": "right", "valign": "top"})
         self._numbers: dict = {}
 
     def number(self, decimals: int | str):
         if decimals not in self._numbers:
-            code = ("#,##0" if decimals == COUNT else
-                    "0" if decimals == 0 else "0." + "0" * int(decimals))
-            self._numbers[decimals] = self.book.add_format(
-                {"num_format": code, "valign": "top"})
+            code = (
+                "#,##0"
+                if decimals == COUNT
+                else "0"
+                if decimals == 0
+                else "0." + "0" * int(decimals)
+            )
+            self._numbers[decimals] = self.book.add_format({"num_format": code, "valign": "top"})
         return self._numbers[decimals]
 
 
@@ -1077,8 +1338,10 @@ def _fit_row(ws, row: int, cells: Sequence[tuple[str, float]], base: float = ROW
     width): readers that do not re-measure rows (LibreOffice) show every line too."""
     import textwrap
 
-    lines = max((len(textwrap.wrap(text, max(int(width * 1.1) - 1, 1))) or 1
-                 for text, width in cells), default=1)
+    lines = max(
+        (len(textwrap.wrap(text, max(int(width * 1.1) - 1, 1))) or 1 for text, width in cells),
+        default=1,
+    )
     if lines > 1 or base != ROW_HEIGHT:
         ws.set_row(row, base * lines)
 
@@ -1117,12 +1380,17 @@ def _write_table_sheet(writer: _Writer, sheet: TableSheet, index: int, lines: Se
     if not records:
         for c in range(len(sheet.columns)):
             ws.write_string(top + 1, c, MARK_NOT_APPLICABLE, writer.marker)
-    ws.add_table(top, 0, last, len(sheet.columns) - 1, {
-        "name": f"Table_{index}_{re.sub(r'[^A-Za-z0-9_]', '_', sheet.name)}",
-        "style": "Table Style Light 1",
-        "columns": [{"header": c.header, "header_format": writer.head}
-                    for c in sheet.columns],
-    })
+    ws.add_table(
+        top,
+        0,
+        last,
+        len(sheet.columns) - 1,
+        {
+            "name": f"Table_{index}_{re.sub(r'[^A-Za-z0-9_]', '_', sheet.name)}",
+            "style": "Table Style Light 1",
+            "columns": [{"header": c.header, "header_format": writer.head} for c in sheet.columns],
+        },
+    )
     # Wave ids ("2019") are text on purpose: no "number stored as text" flags.
     ws.ignore_errors({"number_stored_as_text": xl_range(top + 1, 0, last, len(sheet.columns) - 1)})
     widths = []
@@ -1149,46 +1417,77 @@ def write_workbook(
     w = _Words(language, template_dir, None if baseline is None else str(baseline))
     t = w.t
     tables = config["tables"]
-    ctx = _Context(w=w, level=float(tables["level"]), ci=str(tables["ci"]),
-                   alpha=float(config["compare"]["alpha"]),
-                   rules=DisclosureRules.from_config(config["disclosure"]),
-                   means=frozenset(tables.get("means") or []),
-                   base=str(config["compare"]["base"]),
-                   pooled_models=not config["models"]["by_wave"])
+    ctx = _Context(
+        w=w,
+        level=float(tables["level"]),
+        ci=str(tables["ci"]),
+        alpha=float(config["compare"]["alpha"]),
+        rules=DisclosureRules.from_config(config["disclosure"]),
+        means=frozenset(tables.get("means") or []),
+        base=str(config["compare"]["base"]),
+        pooled_models=not config["models"]["by_wave"],
+    )
     sheets = table_sheets(inputs, ctx)
     fixed = [t["sheet_names"][k] for k in ("cover", "contents", "notes")]
     names = sheet_names(fixed + [s.name for s in sheets])
     cover_name, contents_name, notes_name = names[:3]
-    sheets = [TableSheet(n, s.title, s.description, s.source, s.notes, s.columns, s.rows)
-              for n, s in zip(names[3:], sheets, strict=True)]
+    sheets = [
+        TableSheet(n, s.title, s.description, s.source, s.notes, s.columns, s.rows)
+        for n, s in zip(names[3:], sheets, strict=True)
+    ]
     notes = _notes(w, config, sheets, ctx)
     numbers = {key: i for i, key in enumerate(notes, start=1)}
     provenance = json.loads(Path(inputs.provenance).read_text(encoding="utf-8"))
     released = release_date(config)
-    created = (datetime(released.year, released.month, released.day, tzinfo=UTC)
-               if released else FIXED_DATE)
+    created = (
+        datetime(released.year, released.month, released.day, tzinfo=UTC)
+        if released
+        else FIXED_DATE
+    )
     waves = [str(x) for x in config["data"]["waves"]]
     subtitle = t["subtitle"].format(first=waves[0], last=waves[-1])
     source = t["source_synthetic" if config["data"]["source"] == "synthetic" else "source_real"]
     code = _provenance_line(t, provenance)
 
-    workbook = xlsxwriter.Workbook(str(target), {
-        "in_memory": True,  # zip members get a fixed date
-        "strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
-    })
-    workbook.set_properties({
-        "title": t["title"], "subject": subtitle, "author": "neacovid",
-        "comments": code, "created": created,
-    })
+    workbook = xlsxwriter.Workbook(
+        str(target),
+        {
+            "in_memory": True,  # zip members get a fixed date
+            "strings_to_numbers": False,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+        },
+    )
+    workbook.set_properties(
+        {
+            "title": t["title"],
+            "subject": subtitle,
+            "author": "neacovid",
+            "comments": code,
+            "created": created,
+        }
+    )
     writer = _Writer(workbook)
-    _write_cover(writer, cover_name, t, subtitle, source, released, provenance, code,
-                 contents_name, notes_name, language,
-                 synthetic=config["data"]["source"] == "synthetic")
+    _write_cover(
+        writer,
+        cover_name,
+        t,
+        subtitle,
+        source,
+        released,
+        provenance,
+        code,
+        contents_name,
+        notes_name,
+        language,
+        synthetic=config["data"]["source"] == "synthetic",
+    )
     _write_contents(writer, contents_name, t, sheets)
     _write_notes(writer, notes_name, t, notes)
     for index, sheet in enumerate(sheets, start=1):
-        refs = ", ".join(t["notes"]["label"].format(number=n)
-                         for n in sorted(numbers[k] for k in sheet.notes))
+        refs = ", ".join(
+            t["notes"]["label"].format(number=n) for n in sorted(numbers[k] for k in sheet.notes)
+        )
         lines = [
             t["one_table"] + " " + sheet.description,
             t["notes_line"].format(notes=refs, sheet=notes_name),
@@ -1210,9 +1509,20 @@ def _provenance_line(t: Mapping, provenance: Mapping) -> str:
     )
 
 
-def _write_cover(writer: _Writer, name: str, t: Mapping, subtitle: str, source: str,
-                 released: date | None, provenance: Mapping, code: str, contents: str,
-                 notes: str, language: str, synthetic: bool) -> None:
+def _write_cover(
+    writer: _Writer,
+    name: str,
+    t: Mapping,
+    subtitle: str,
+    source: str,
+    released: date | None,
+    provenance: Mapping,
+    code: str,
+    contents: str,
+    notes: str,
+    language: str,
+    synthetic: bool,
+) -> None:
     cover = t["cover"]
     ws = writer.book.add_worksheet(name)
     width = 110
@@ -1221,17 +1531,22 @@ def _write_cover(writer: _Writer, name: str, t: Mapping, subtitle: str, source: 
     inputs = provenance.get("inputs") or []
     totals = provenance.get("totals") or {}
     blocks = [
-        (cover["about_heading"],
-         [cover["about_synthetic"] if synthetic else cover["about_real"].format(notes=notes)]),
+        (
+            cover["about_heading"],
+            [cover["about_synthetic"] if synthetic else cover["about_real"].format(notes=notes)],
+        ),
         (cover["source_heading"], [source[:1].upper() + source[1:] + "."]),
-        (cover["release_heading"],
-         [released.isoformat() if released else cover["release_unset"]]),
-        (cover["provenance_heading"], [
-            code,
-            cover["provenance_config"].format(hash=config_hash(provenance.get("config", {}))),
-            cover["provenance_inputs"].format(
-                files=len(inputs), rows=format_number(totals.get("rows_read", 0), language, 0)),
-        ]),
+        (cover["release_heading"], [released.isoformat() if released else cover["release_unset"]]),
+        (
+            cover["provenance_heading"],
+            [
+                code,
+                cover["provenance_config"].format(hash=config_hash(provenance.get("config", {}))),
+                cover["provenance_inputs"].format(
+                    files=len(inputs), rows=format_number(totals.get("rows_read", 0), language, 0)
+                ),
+            ],
+        ),
         (cover["contents_heading"], [cover["contents_text"].format(contents=contents)]),
         (cover["notes_heading"], [cover["notes_text"].format(notes=notes)]),
         (cover["report_heading"], [cover["report_text"].format(language=language)]),
@@ -1247,8 +1562,7 @@ def _write_cover(writer: _Writer, name: str, t: Mapping, subtitle: str, source: 
         row += 1
         for line in lines:
             if heading in links:
-                ws.write_url(row, 0, f"internal:'{links[heading]}'!A1", writer.link,
-                             string=line)
+                ws.write_url(row, 0, f"internal:'{links[heading]}'!A1", writer.link, string=line)
             else:
                 ws.write_string(row, 0, line, writer.wrap)
             _fit_row(ws, row, [(line, width)])
@@ -1268,10 +1582,17 @@ def _write_contents(writer: _Writer, name: str, t: Mapping, sheets: Sequence[Tab
         ws.write_string(r, 3, sheet.source, writer.text)
         _fit_row(ws, r, [(sheet.title, 50), (sheet.description, 80)])
     headers = [words_[k] for k in ("sheet", "table_title", "description", "file")]
-    ws.add_table(top, 0, top + len(sheets), 3, {
-        "name": "Table_contents", "style": "Table Style Light 1",
-        "columns": [{"header": h, "header_format": writer.head} for h in headers],
-    })
+    ws.add_table(
+        top,
+        0,
+        top + len(sheets),
+        3,
+        {
+            "name": "Table_contents",
+            "style": "Table Style Light 1",
+            "columns": [{"header": h, "header_format": writer.head} for h in headers],
+        },
+    )
     ws.set_column(0, 0, _width([s.name for s in sheets] + [headers[0]]))
     ws.set_column(1, 1, 50)
     ws.set_column(2, 2, 80)
@@ -1290,11 +1611,20 @@ def _write_notes(writer: _Writer, name: str, t: Mapping, notes: Mapping[str, str
         ws.write_string(r, 0, words_["label"].format(number=number), writer.text)
         ws.write_string(r, 1, " ".join(text.split()), writer.wrap)
         _fit_row(ws, r, [(" ".join(text.split()), 110)])
-    ws.add_table(top, 0, top + len(notes), 1, {
-        "name": "Table_notes", "style": "Table Style Light 1",
-        "columns": [{"header": words_["number"], "header_format": writer.head},
-                    {"header": words_["text"], "header_format": writer.head}],
-    })
+    ws.add_table(
+        top,
+        0,
+        top + len(notes),
+        1,
+        {
+            "name": "Table_notes",
+            "style": "Table Style Light 1",
+            "columns": [
+                {"header": words_["number"], "header_format": writer.head},
+                {"header": words_["text"], "header_format": writer.head},
+            ],
+        },
+    )
     ws.set_column(0, 0, 16)
     ws.set_column(1, 1, 110)
     ws.freeze_panes(top + 1, 0)

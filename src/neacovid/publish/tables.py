@@ -132,8 +132,9 @@ def change_table(
         for breakdown in [None, *breakdowns]:
             if breakdown is not None and _derived(indicator, breakdown):
                 continue
-            table = changes(analysis, bound, indicator, over="wave", base=base,
-                            by=breakdown, level=level)
+            table = changes(
+                analysis, bound, indicator, over="wave", base=base, by=breakdown, level=level
+            )
             group = table.pop(breakdown) if breakdown else pd.Series("all", index=table.index)
             table.insert(0, "group", group.astype(str))
             table.insert(0, "breakdown", breakdown or "all")
@@ -188,21 +189,26 @@ def families(table: pd.DataFrame, method: str, alpha: float) -> pd.DataFrame:
         out.loc[rows, "family"] = f"{indicator}: overall changes (Holm)"
         out.loc[rows, "p_adjusted"] = adjust(p[out.index.get_indexer(rows)], "holm")
     headline = out[overall].set_index(keys)["p_adjusted"] < alpha
-    for (indicator, breakdown, wave), rows in out[~overall].groupby(
-        ["indicator", "breakdown", "wave"]
-    ).groups.items():
-        out.loc[rows, "family"] = (f"{indicator}: {breakdown} groups in {wave}, tested when "
-                                   "the overall change is significant (Holm)")
+    for (indicator, breakdown, wave), rows in (
+        out[~overall].groupby(["indicator", "breakdown", "wave"]).groups.items()
+    ):
+        out.loc[rows, "family"] = (
+            f"{indicator}: {breakdown} groups in {wave}, tested when "
+            "the overall change is significant (Holm)"
+        )
         out.loc[rows, "p_adjusted"] = adjust(p[out.index.get_indexer(rows)], "holm")
     out["adjustment"] = "holm"
-    gate = [bool(headline.get((r.indicator, r.wave, r.base), False)) or r.breakdown == "all"
-            for r in out.itertuples(index=False)]
+    gate = [
+        bool(headline.get((r.indicator, r.wave, r.base), False)) or r.breakdown == "all"
+        for r in out.itertuples(index=False)
+    ]
     out["significant"] = (out["p_adjusted"] < alpha) & np.asarray(gate)
     return out
 
 
-def flat_families(table: pd.DataFrame, keys: Sequence[str], method: str,
-                  alpha: float) -> pd.DataFrame:
+def flat_families(
+    table: pd.DataFrame, keys: Sequence[str], method: str, alpha: float
+) -> pd.DataFrame:
     """One family per combination of ``keys`` (Holm, or BH with ``method="bh"``)."""
     from neacovid.survey.multitest import adjust
 
@@ -241,14 +247,23 @@ def contrast_table(
             # home_any by location is 0 or 1 by definition: not a test.
             if _derived(indicator, spec["group"]):
                 continue
-            table = contrast(analysis, bound, indicator, spec["group"], spec["a"], spec["b"],
-                             by=list(spec["by"]), level=level)
+            table = contrast(
+                analysis,
+                bound,
+                indicator,
+                spec["group"],
+                spec["a"],
+                spec["b"],
+                by=list(spec["by"]),
+                level=level,
+            )
             table.insert(0, "group", spec["group"])
             table.insert(0, "contrast", spec["name"])
             table.insert(0, "indicator", indicator)
             parts.append(table)
-    out = flat_families(pd.concat(parts, ignore_index=True), ["indicator", "contrast"], method,
-                        alpha)
+    out = flat_families(
+        pd.concat(parts, ignore_index=True), ["indicator", "contrast"], method, alpha
+    )
     by = list(dict.fromkeys(c for spec in contrasts for c in spec["by"]))
     head = ["indicator", "contrast", "group", *by]
     return out[head + [c for c in out.columns if c not in head]]
@@ -277,14 +292,24 @@ def did_table(
             ):
                 continue
             table = differences_in_differences(
-                analysis, bound, indicator, spec["group"], spec["a"], spec["b"], over="wave",
-                base=base, by=list(spec["by"]), level=level)
+                analysis,
+                bound,
+                indicator,
+                spec["group"],
+                spec["a"],
+                spec["b"],
+                over="wave",
+                base=base,
+                by=list(spec["by"]),
+                level=level,
+            )
             table.insert(0, "group", spec["group"])
             table.insert(0, "comparison", spec["name"])
             table.insert(0, "indicator", indicator)
             parts.append(table)
-    out = flat_families(pd.concat(parts, ignore_index=True), ["indicator", "comparison"],
-                        method, alpha)
+    out = flat_families(
+        pd.concat(parts, ignore_index=True), ["indicator", "comparison"], method, alpha
+    )
     by = list(dict.fromkeys(c for spec in specs for c in spec["by"]))
     head = ["indicator", "comparison", "group", *by, "wave"]
     return out[head + [c for c in out.columns if c not in head]]
@@ -308,9 +333,18 @@ def chisq_table(
         # The test's domain: respondents of this level; the others keep the design.
         masked = analysis.assign(**{row: analysis[row].where(inside)})
         test = chisq(masked, bound, row, col)
-        rows.append({by: level, "row": row, "col": col, "statistic": test.statistic,
-                     "ndf": test.ndf, "ddf": test.ddf, "p_value": test.p_value,
-                     "n": int((inside & analysis[row].notna() & analysis[col].notna()).sum())})
+        rows.append(
+            {
+                by: level,
+                "row": row,
+                "col": col,
+                "statistic": test.statistic,
+                "ndf": test.ndf,
+                "ddf": test.ddf,
+                "p_value": test.p_value,
+                "n": int((inside & analysis[row].notna() & analysis[col].notna()).sum()),
+            }
+        )
     out = pd.DataFrame(rows)
     out["p_holm"] = holm(out["p_value"].to_numpy())
     return out
@@ -375,17 +409,29 @@ def model_tables(
         # An adjustment level with fewer than min_n cases or non-cases in the model's
         # rows separates the outcome (no finite estimate) and is never reported: it
         # joins "(other)". The effects keep their levels; a small one is suppressed.
-        data = analysis.assign(**{
-            column: sparse_levels_merged(analysis[column], analysis[outcome], inside,
-                                         rules.min_n)
-            for column in adjust})
+        data = analysis.assign(
+            **{
+                column: sparse_levels_merged(
+                    analysis[column], analysis[outcome], inside, rules.min_n
+                )
+                for column in adjust
+            }
+        )
         try:
             fit = fit_logit(data, bound, formula, level=level, subset=subset)
         except ModelError as err:
-            coefficients.append(pd.DataFrame({
-                "indicator": [outcome], "wave": [wave], "term": ["(model)"], "n": [0],
-                "status": ["not_estimable"], "reason": [f"not estimable: {type(err).__name__}"],
-            }))
+            coefficients.append(
+                pd.DataFrame(
+                    {
+                        "indicator": [outcome],
+                        "wave": [wave],
+                        "term": ["(model)"],
+                        "n": [0],
+                        "status": ["not_estimable"],
+                        "reason": [f"not estimable: {type(err).__name__}"],
+                    }
+                )
+            )
             continue
         # The family is every effect term, whether or not a term is shown afterwards:
         # suppressing a term must not change the others' adjusted p-values.
@@ -417,8 +463,9 @@ def model_tables(
 OTHER = "(other)"
 
 
-def sparse_levels_merged(values: pd.Series, outcome: pd.Series | None, rows: np.ndarray,
-                         min_n: int) -> pd.Series:
+def sparse_levels_merged(
+    values: pd.Series, outcome: pd.Series | None, rows: np.ndarray, min_n: int
+) -> pd.Series:
     """A factor as text with its sparse levels merged into ``(other)``: levels with fewer
     than ``min_n`` of ``rows``, or (given a 0/1 ``outcome``) fewer than ``min_n`` cases or
     non-cases among them. If ``(other)`` is itself sparse it joins the largest level.
@@ -432,16 +479,20 @@ def sparse_levels_merged(values: pd.Series, outcome: pd.Series | None, rows: np.
     if outcome is not None:
         cases = (outcome[inside] == 1).groupby(text[inside]).sum()
         sparse |= (cases.reindex(counts.index, fill_value=0) < min_n) | (
-            (counts - cases.reindex(counts.index, fill_value=0)) < min_n)
+            (counts - cases.reindex(counts.index, fill_value=0)) < min_n
+        )
     small = set(counts[sparse].index)
     if not small:
         return text
     text = text.where(~text.isin(small), OTHER)
     merged = inside & (text == OTHER)
-    if merged.sum() < min_n or (outcome is not None and (
-            (outcome[merged] == 1).sum() < min_n or (outcome[merged] == 0).sum() < min_n)):
-        largest = counts.drop(index=list(small)).idxmax() if len(counts) > len(small) \
-            else counts.idxmax()
+    if merged.sum() < min_n or (
+        outcome is not None
+        and ((outcome[merged] == 1).sum() < min_n or (outcome[merged] == 0).sum() < min_n)
+    ):
+        largest = (
+            counts.drop(index=list(small)).idxmax() if len(counts) > len(small) else counts.idxmax()
+        )
         text = text.where(text != OTHER, largest)
     return text
 

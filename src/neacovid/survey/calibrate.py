@@ -140,12 +140,14 @@ def calibrate_weights(
 def _grake(x, w, population, method, low, high, epsilon, max_iterations, names) -> np.ndarray:
     """R's grake: Newton steps for lambda with g = 1 + F(x'lambda) truncated to bounds."""
     if method == "linear":
+
         def g_of(u):
             return np.clip(1 + u, low, high)
 
         def dg(u):
             return ((1 + u > low) & (1 + u < high)).astype(np.float64)
     else:
+
         def g_of(u):
             return np.clip(np.exp(u), low, high)
 
@@ -167,6 +169,9 @@ def _grake(x, w, population, method, low, high, epsilon, max_iterations, names) 
     raise DataError(
         f"calibration ({method}) did not converge in {max_iterations} iterations: "
         f"{names[worst]} is still {misfit[worst]:,.6g} off its total"
-        + (f" with bounds {low:g},{high:g}; widen the bounds" if np.isfinite([low, high]).any()
-           else "; check that the margins can be met")
+        + (
+            f" with bounds {low:g},{high:g}; widen the bounds"
+            if np.isfinite([low, high]).any()
+            else "; check that the margins can be met"
+        )
     )

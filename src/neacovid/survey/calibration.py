@@ -164,8 +164,9 @@ class Calibration:
             column_of_joint.append(cell + offset)
             for key_value in present:
                 parts = np.unravel_index(int(key_value), [len(levels[c]) for c in term_columns])
-                label = ":".join(str(levels[c][i]) for c, i in zip(term_columns, parts,
-                                                                   strict=True))
+                label = ":".join(
+                    str(levels[c][i]) for c, i in zip(term_columns, parts, strict=True)
+                )
                 labels.append(f"{term}={label}")
             offset += len(present)
         p = offset
@@ -176,8 +177,10 @@ class Calibration:
             )
         n_terms = len(parsed)
         e = sparse.csr_array(
-            (np.ones(n_terms * k),
-             (np.concatenate(column_of_joint), np.tile(np.arange(k), n_terms))),
+            (
+                np.ones(n_terms * k),
+                (np.concatenate(column_of_joint), np.tile(np.arange(k), n_terms)),
+            ),
             shape=(p, k),
         )
 
@@ -272,5 +275,3 @@ def _independent_columns(mwm: np.ndarray) -> np.ndarray:
     diag = np.abs(np.diag(r))
     rank = int((diag > ALIAS_TOLERANCE * diag[0]).sum())
     return np.sort(pivot[:rank])
-
-

@@ -69,12 +69,29 @@ TEST_COLUMNS = [
 # and friends count the respondents with the outcome (value 1) of a 0/1 variable;
 # they are empty for other numbers. The disclosure rules need them.
 CHANGE_COLUMNS = [
-    "base", "estimate", "base_estimate", *TEST_COLUMNS, "n", "base_n", "n_with", "base_n_with",
-    "level", "ci_method",
+    "base",
+    "estimate",
+    "base_estimate",
+    *TEST_COLUMNS,
+    "n",
+    "base_n",
+    "n_with",
+    "base_n_with",
+    "level",
+    "ci_method",
 ]
 CONTRAST_COLUMNS = [
-    "a", "b", "estimate_a", "estimate_b", *TEST_COLUMNS, "n_a", "n_b", "n_with_a", "n_with_b",
-    "level", "ci_method",
+    "a",
+    "b",
+    "estimate_a",
+    "estimate_b",
+    *TEST_COLUMNS,
+    "n_a",
+    "n_b",
+    "n_with_a",
+    "n_with_b",
+    "level",
+    "ci_method",
 ]
 
 
@@ -219,9 +236,30 @@ def _sides(data: pd.DataFrame, group: str, a, b) -> tuple[list, list, np.ndarray
 
 
 DID_COLUMNS = [
-    "base", "a", "b", "estimate_a", "base_estimate_a", "estimate_b", "base_estimate_b",
-    "did", "se", "ci_low", "ci_high", "p_value", "p_holm", "df", "n_a", "base_n_a", "n_b",
-    "base_n_b", "n_with_a", "base_n_with_a", "n_with_b", "base_n_with_b", "level", "ci_method",
+    "base",
+    "a",
+    "b",
+    "estimate_a",
+    "base_estimate_a",
+    "estimate_b",
+    "base_estimate_b",
+    "did",
+    "se",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "p_holm",
+    "df",
+    "n_a",
+    "base_n_a",
+    "n_b",
+    "base_n_b",
+    "n_with_a",
+    "base_n_with_a",
+    "n_with_b",
+    "base_n_with_b",
+    "level",
+    "ci_method",
 ]
 
 
@@ -271,8 +309,9 @@ def differences_in_differences(
     xr = x[rows]
     n = np.bincount(d, minlength=n_dom)
     binary = np.isin(xr, (0.0, 1.0)).all()
-    ones = (np.bincount(d, xr == 1, minlength=n_dom).astype(float) if binary
-            else np.full(n_dom, np.nan))
+    ones = (
+        np.bincount(d, xr == 1, minlength=n_dom).astype(float) if binary else np.full(n_dom, np.nan)
+    )
     weighted_n = np.bincount(d, w, minlength=n_dom)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.bincount(d, w * xr, minlength=n_dom) / weighted_n
@@ -285,8 +324,7 @@ def differences_in_differences(
     def domain(side_: int, level_) -> np.ndarray:
         return (g * 2 + side_) * n_levels + level_
 
-    four = [domain(0, level_index), domain(0, b_level), domain(1, level_index),
-            domain(1, b_level)]
+    four = [domain(0, level_index), domain(0, b_level), domain(1, level_index), domain(1, b_level)]
     sign = np.array([1.0, -1.0, -1.0, 1.0])
     pairs = [(i, j) for i in range(4) for j in range(i, 4)]
     left = np.concatenate([four[i] for i, _ in pairs])
@@ -295,7 +333,7 @@ def differences_in_differences(
     m = len(g)
     variance = np.zeros(m)
     for k, (i, j) in enumerate(pairs):
-        cov = pc.covariance[k * m:(k + 1) * m]
+        cov = pc.covariance[k * m : (k + 1) * m]
         variance += sign[i] * sign[j] * cov * (1 if i == j else 2)
     did = sum(sign[i] * mean[four[i]] for i in range(4))
     se = np.sqrt(np.maximum(variance, 0.0))
@@ -312,8 +350,12 @@ def differences_in_differences(
     out["base"] = over_levels[b_level]
     out["a"] = _label(a_values)
     out["b"] = _label(b_values)
-    for name, f in (("estimate_a", four[0]), ("base_estimate_a", four[1]),
-                    ("estimate_b", four[2]), ("base_estimate_b", four[3])):
+    for name, f in (
+        ("estimate_a", four[0]),
+        ("base_estimate_a", four[1]),
+        ("estimate_b", four[2]),
+        ("base_estimate_b", four[3]),
+    ):
         out[name] = np.where(n[f] > 0, mean[f], np.nan)
     out["did"] = did
     out["se"] = se
@@ -322,8 +364,12 @@ def differences_in_differences(
     out["p_value"] = p
     out["p_holm"] = holm(p)
     out["df"] = df
-    for name, f in (("n_a", four[0]), ("base_n_a", four[1]), ("n_b", four[2]),
-                    ("base_n_b", four[3])):
+    for name, f in (
+        ("n_a", four[0]),
+        ("base_n_a", four[1]),
+        ("n_b", four[2]),
+        ("base_n_b", four[3]),
+    ):
         out[name] = n[f]
         out[name.replace("n_", "n_with_", 1)] = ones[f]
     out["level"] = level

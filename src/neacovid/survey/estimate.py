@@ -49,14 +49,40 @@ SHARE_COLUMNS = [
     "ci_method",
 ]
 MEAN_COLUMNS = [
-    "estimate", "se", "ci_low", "ci_high", "n", "weighted_n", "deff", "df", "level", "ci_method"
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "n",
+    "weighted_n",
+    "deff",
+    "df",
+    "level",
+    "ci_method",
 ]
 QUANTILE_COLUMNS = [
-    "quantile", "estimate", "se", "ci_low", "ci_high", "n", "n_below", "weighted_n", "df",
-    "level", "ci_method",
+    "quantile",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "n",
+    "n_below",
+    "weighted_n",
+    "df",
+    "level",
+    "ci_method",
 ]
 RATIO_COLUMNS = [
-    "estimate", "se", "ci_low", "ci_high", "n", "weighted_n", "df", "level", "ci_method"
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "n",
+    "weighted_n",
+    "df",
+    "level",
+    "ci_method",
 ]
 # The interval of a mean or a difference: estimate -/+ t(df) * se.
 T_INTERVAL = "t"
@@ -156,7 +182,8 @@ def means(
     check_level(level)
     bound = as_bound(design, data)
     x = numeric_column(
-        data, var, "means need numbers; for categories estimate shares (the CLI without --mean)")
+        data, var, "means need numbers; for categories estimate shares (the CLI without --mean)"
+    )
     domains = domain_index(data, by, subset)
     member = ~np.isnan(x) & (domains.code >= 0)
     rows = np.flatnonzero(member)
@@ -249,9 +276,10 @@ def quantiles(
     # the share at the domain's largest value is exactly 1 (see the docstring).
     below = xr[:, None] <= estimate[dom]
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.column_stack(
-            [np.bincount(dom, w * below[:, j], minlength=n_dom) for j in range(k)]
-        ) / weighted_n[:, None]
+        share = (
+            np.column_stack([np.bincount(dom, w * below[:, j], minlength=n_dom) for j in range(k)])
+            / weighted_n[:, None]
+        )
         influence = (w / weighted_n[dom])[:, None] * (below - share[dom])
     dv = domain_variance(bound, rows, dom, influence, n_dom)
     t = t_quantile(level, dv.df)[:, None]

@@ -215,8 +215,9 @@ def fit_logit(
     out.attrs.update(
         formula=formula, n=len(md.rows), n_dropped=md.n_dropped, iterations=fit.iterations
     )
-    return ModelFit(out, formula, md.outcome, md.rows, table.vcov, md.term_columns,
-                    float(table.df[0]), fit.mu)
+    return ModelFit(
+        out, formula, md.outcome, md.rows, table.vcov, md.term_columns, float(table.df[0]), fit.mu
+    )
 
 
 def fit_linear(
@@ -247,9 +248,7 @@ def fit_linear(
     q, r = np.linalg.qr(md.X * np.sqrt(w)[:, None])
     beta = linalg.solve_triangular(r, q.T @ (np.sqrt(w) * md.y), check_finite=False)
     estfun = md.X * (w * (md.y - md.X @ beta))[:, None]
-    table = _coefficient_table(
-        bound, md, beta, _inverse_information(gram, w), estfun, level
-    )
+    table = _coefficient_table(bound, md, beta, _inverse_information(gram, w), estfun, level)
     out = pd.DataFrame(
         {
             "term": md.names,
@@ -266,8 +265,16 @@ def fit_linear(
         columns=LINEAR_COLUMNS,
     )
     out.attrs.update(formula=formula, n=len(md.rows), n_dropped=md.n_dropped)
-    return ModelFit(out, formula, md.outcome, md.rows, table.vcov, md.term_columns,
-                    float(table.df[0]), md.X @ beta)
+    return ModelFit(
+        out,
+        formula,
+        md.outcome,
+        md.rows,
+        table.vcov,
+        md.term_columns,
+        float(table.df[0]),
+        md.X @ beta,
+    )
 
 
 MODELS = {"binomial": fit_logit, "gaussian": fit_linear}
@@ -301,8 +308,9 @@ def term_tests(model: ModelFit, terms: Sequence[str]) -> pd.DataFrame:
             columns += known[name]
         ndf = len(columns)
         if ndf == 0:  # a factor with one level in the fit: nothing to test
-            rows.append({"term": spec, "statistic": np.nan, "ndf": 0, "ddf": ddf,
-                         "p_value": np.nan})
+            rows.append(
+                {"term": spec, "statistic": np.nan, "ndf": 0, "ddf": ddf, "p_value": np.nan}
+            )
             continue
         b = beta[columns]
         v = vcov[np.ix_(columns, columns)]
@@ -312,8 +320,7 @@ def term_tests(model: ModelFit, terms: Sequence[str]) -> pd.DataFrame:
             chisq = np.nan
         statistic = chisq / ndf
         p = float(stats.f.sf(statistic, ndf, ddf)) if ddf > 0 else np.nan
-        rows.append({"term": spec, "statistic": statistic, "ndf": ndf, "ddf": ddf,
-                     "p_value": p})
+        rows.append({"term": spec, "statistic": statistic, "ndf": ndf, "ddf": ddf, "p_value": p})
     return pd.DataFrame(rows, columns=TERM_TEST_COLUMNS)
 
 
@@ -393,8 +400,13 @@ def _coefficient_table(
     p_holm = np.full(k, np.nan)
     p_holm[effect] = holm(p_value[effect])
     return _CoefficientTable(
-        estimate=beta, se=se, half_width=half, p_value=p_value, p_holm=p_holm,
-        df=np.full(k, df), vcov=vcov,
+        estimate=beta,
+        se=se,
+        half_width=half,
+        p_value=p_value,
+        p_holm=p_holm,
+        df=np.full(k, df),
+        vcov=vcov,
     )
 
 
@@ -486,10 +498,16 @@ def _model_data(
         )
     term_columns = {
         str(term): list(range(X.shape[1]))[part]
-        for term, part in rhs.model_spec.term_slices.items() if str(term) != "1"
+        for term, part in rhs.model_spec.term_slices.items()
+        if str(term) != "1"
     }
     return _ModelData(
-        y=y, X=X, names=names, outcome=outcome, rows=rows, n_dropped=len(frame) - len(rows),
+        y=y,
+        X=X,
+        names=names,
+        outcome=outcome,
+        rows=rows,
+        n_dropped=len(frame) - len(rows),
         term_columns=term_columns,
     )
 

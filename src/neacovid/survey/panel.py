@@ -265,14 +265,17 @@ def retention(
         present = np.zeros(person.max() + 1, dtype=bool)
         present[person[waves == later]] = True
         stayed = present[person[in_base]]
-        frame = pd.DataFrame({"stayed": stayed, "w": base[weight].to_numpy(),
-                              "group": groups.to_numpy() if by else "all"})
+        frame = pd.DataFrame(
+            {
+                "stayed": stayed,
+                "w": base[weight].to_numpy(),
+                "group": groups.to_numpy() if by else "all",
+            }
+        )
         for group, part in frame.groupby("group", sort=True, dropna=True):
             row = {"wave": later, "n_baseline": len(part), "n_stayed": int(part["stayed"].sum())}
             row["retention"] = row["n_stayed"] / row["n_baseline"]
-            row["weighted_retention"] = float(
-                part.loc[part["stayed"], "w"].sum() / part["w"].sum()
-            )
+            row["weighted_retention"] = float(part.loc[part["stayed"], "w"].sum() / part["w"].sum())
             if by:
                 row = {by: group, **row}
             rows.append(row)

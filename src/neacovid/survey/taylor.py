@@ -163,9 +163,7 @@ def domain_variance(
             n_columns=columns,
         )
         diagonal = np.arange(columns)
-        variance = _with_calibration(
-            variance.ravel(), parts, diagonal, diagonal
-        ).reshape(d, k)
+        variance = _with_calibration(variance.ravel(), parts, diagonal, diagonal).reshape(d, k)
         variance *= bound.average_factor(np.ones(h, dtype=bool))
     elif bound.design.lonely_psu == "average":
         strata_in_domain = present.sum(axis=0)
@@ -302,8 +300,10 @@ def covariance_matrix(
     if calibration is not None:
         beta = calibration.solve(
             np.column_stack(
-                [calibration.totals(rows, np.zeros(len(rows), np.intp), 1, values[:, j])[0][:, 0]
-                 for j in range(k)]
+                [
+                    calibration.totals(rows, np.zeros(len(rows), np.intp), 1, values[:, j])[0][:, 0]
+                    for j in range(k)
+                ]
             )
         )
         residual = -calibration.fitted(beta, bound.weights)
