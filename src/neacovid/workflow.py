@@ -21,11 +21,19 @@ import pandas as pd
 
 from neacovid.data.io import atomic_path, write_csv
 from neacovid.errors import MESSAGE_LIMIT, DataError, NeaCovidError, printable
-from neacovid.survey.design import Design
 
 log = logging.getLogger("neacovid")
 
 EXIT_USER_ERROR = 2
+
+
+def _design(spec: Mapping):
+    """The run's design from the config's ``design:``. Imported here, not at the top:
+    the steps without statistics (harmonising, figures, report, annex, notebooks) then
+    start without scipy (about 0.25 s of CPU per job)."""
+    from neacovid.survey.design import Design
+
+    return Design.from_mapping(spec)
 
 
 def run_step(step: Callable[..., None], log_file: str | None = None, **kwargs) -> None:
@@ -147,7 +155,7 @@ def tables(
         raise DataError(f"no table definition for {missing[0]}; check config.yaml tables")
     specs = [s for s in specs if s.name in wanted]
     rules = DisclosureRules.from_config(disclosure)
-    estimated = estimate_tables(data, Design.from_mapping(design), specs, ci, level)
+    estimated = estimate_tables(data, _design(design), specs, ci, level)
     for spec in specs:
         table = apply_rules(estimated[spec.name], rules, spec.by, partition=spec.breakdown)
         write_csv(table, wanted[spec.name])
@@ -175,7 +183,7 @@ def key_figures(
 
     data = pd.read_parquet(analysis)
     figures = pd.read_csv(published, dtype={"wave": str, "category": str})
-    table = compute(data, Design.from_mapping(design), figures, populations, ci, level)
+    table = compute(data, _design(design), figures, populations, ci, level)
     # The same cells stay hidden (or indicative) here as in the estimate tables.
     table = protect_key_figures(
         table,
@@ -227,7 +235,7 @@ def check_design(analysis: str, design: Mapping, output: str) -> None:
     is written. The summary names the design every output uses.
     """
     data = pd.read_parquet(analysis)
-    bound = Design.from_mapping(design).bind(data)
+    bound = _design(design).bind(data)
     calibration = bound.calibration
     summary = {
         "design": dict(design),
@@ -272,7 +280,7 @@ def compare(
     rules = DisclosureRules.from_config(disclosure)
     # Cells hidden (or indicative) in the estimate tables stay so in every comparison.
     cells = read_cell_status(estimate_tables)
-    bound = Design.from_mapping(design).bind(data)
+    bound = _design(design).bind(data)
     indicators = list(spec["indicators"])
     breakdowns = list(spec["breakdowns"])
     method, alpha = spec["multiple_testing"], spec["alpha"]
@@ -331,7 +339,7 @@ def models(
     from neacovid.publish.tables import model_tables
 
     data = pd.read_parquet(analysis)
-    bound = Design.from_mapping(design).bind(data)
+    bound = _design(design).bind(data)
     rules = DisclosureRules.from_config(disclosure)
     for indicator, paths in outputs.items():
         coefficients, tests = model_tables(
@@ -384,7 +392,7 @@ def attrition(
     from neacovid.publish.disclosure import DisclosureRules, read_cell_status
 
     data = pd.read_parquet(analysis)
-    survey_design = Design.from_mapping(design)
+    survey_design = _design(design)
     bound = survey_design.bind(data)
     rules = DisclosureRules.from_config(disclosure)
     write_csv(
