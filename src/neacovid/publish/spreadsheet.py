@@ -93,8 +93,8 @@ TEXT_COLUMNS = (
 DROPPED = ("reason",)
 # Shown in a header when a table has one value, else as a column of its own.
 IN_HEADER = ("level", "ci_method", "adjustment")
-# tables.model_tables adjusts a model's effect terms by Holm only, and its CSV
-# (models/<indicator>_logit.csv) has no adjustment column to say so.
+# tables.model_tables adjusts a model's effect terms by Holm only; its CSV says so in
+# ``adjustment``, which the models of runs before 0.2.0 lack.
 MODEL_ADJUSTMENT = "holm"
 
 

@@ -440,6 +440,7 @@ def model_tables(
         raw["p_adjusted"] = np.nan
         raw.loc[effect, "p_adjusted"] = adjust_p(raw.loc[effect, "p_value"].to_numpy(), "holm")
         raw["family"] = np.where(effect, f"{outcome}, {wave}: {', '.join(effects)} (Holm)", "")
+        raw["adjustment"] = pd.Series(np.where(effect, "holm", None), index=raw.index)
         raw["significant"] = raw["p_adjusted"] < alpha
         table = protect_model(replace(fit, table=raw), data, rules)
         table["significant"] = table["significant"].where(effect & table["p_adjusted"].notna())
