@@ -36,18 +36,17 @@ class PipelineRun:
         return self.root / "results"
 
     def configfile_args(self) -> list[str]:
-        return [arg for path in self.configs for arg in ("--configfile", str(path))]
+        return configfile_args(self.configs)
+
+
+def configfile_args(configs) -> list[str]:
+    return [arg for path in configs for arg in ("--configfile", str(path))]
 
 
 def neacovid_run(*configs: Path) -> subprocess.CompletedProcess:
+    """`neacovid run` in a fresh interpreter, as `make report` starts it."""
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "neacovid.cli",
-            "run",
-            *(arg for path in configs for arg in ("--configfile", str(path))),
-        ],
+        [sys.executable, "-m", "neacovid.cli", "run", *configfile_args(configs)],
         cwd=REPO,
         capture_output=True,
         text=True,
