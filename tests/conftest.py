@@ -73,6 +73,7 @@ def rewrite(path: Path, change) -> None:
     pyreadstat.write_sav(
         frame,
         str(path),
+        column_labels={c: meta.column_names_to_labels.get(c) for c in frame.columns},
         variable_value_labels={
             c: v for c, v in meta.variable_value_labels.items() if c in frame.columns
         },

@@ -26,6 +26,7 @@ import pandas as pd
 import pyreadstat
 import pytest
 import yaml
+from conftest import rewrite
 
 REPO = Path(__file__).resolve().parents[1]
 SCALE = 0.05
@@ -188,20 +189,6 @@ def real_files(synthetic_run, tmp_path_factory):
     return raw, files
 
 
-def _rewrite(path: Path, change) -> None:
-    frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
-    frame = change(frame)
-    pyreadstat.write_sav(
-        frame,
-        str(path),
-        column_labels={c: meta.column_names_to_labels.get(c) for c in frame.columns},
-        variable_value_labels={
-            c: v for c, v in meta.variable_value_labels.items() if c in frame.columns
-        },
-        missing_ranges={c: v for c, v in meta.missing_ranges.items() if c in frame.columns},
-    )
-
-
 def _real_config(tmp: Path, files: dict, name: str) -> Path:
     return write_config(
         tmp / f"{name}.yaml",
@@ -228,7 +215,7 @@ def test_file_lacking_a_mapped_variable(real_files):
     Path(bad["2021-11"]).write_bytes(Path(files["2021-11"]).read_bytes())
     frame, _ = pyreadstat.read_sav(bad["2021-11"], metadataonly=True)
     weight = next(c for c in frame.columns if "ophoog" in c.lower())
-    _rewrite(Path(bad["2021-11"]), lambda f: f.drop(columns=weight))
+    rewrite(Path(bad["2021-11"]), lambda f: f.drop(columns=weight))
     done = neacovid("run", "--configfile", str(_real_config(raw, bad, "noweight")))
     _assert_one_line_error(done, "no_weight.sav", "2021-11", weight)
     assert not (raw / "results-noweight" / "harmonized").exists()
@@ -246,7 +233,7 @@ def test_weight_with_missing_values(real_files):
         f.loc[f.index[:5], weight] = float("nan")
         return f
 
-    _rewrite(Path(bad["2019"]), blank)
+    rewrite(Path(bad["2019"]), blank)
     done = neacovid("run", "--configfile", str(_real_config(raw, bad, "weightna")))
     _assert_one_line_error(done, "weight_na.sav", "2019", weight)
     assert not (raw / "results-weightna" / "tables").exists()
